@@ -1,0 +1,1 @@
+"""Ports to outside services, each beside its real adapter."""

@@ -1,0 +1,1 @@
+"""Models, migrations, repository functions and the secret box."""
