@@ -1,1 +1,16 @@
-"""Feature handlers: one module per feature, each exposing a ``router``."""
+"""Feature handlers: one module per feature, each exposing a ``router``, composed explicitly here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from bot.router import Router
+from handlers import account, help
+
+ROUTERS: list[Router] = [
+    help.router,
+    account.router,
+]
+
+# HTTP routes of features (link pages, APIs, signup), included by the app factory.
+WEB_ROUTERS: list[APIRouter] = []

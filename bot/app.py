@@ -1,0 +1,65 @@
+"""The FastAPI application: webhook, sandbox, probes and feature routes, with the worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import bot
+from bot import health, sandbox, webhook
+from bot.scheduler import Scheduler
+from bot.services import Services
+from bot.settings import Settings
+from bot.worker import InProcessWorker
+from handlers import WEB_ROUTERS
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, services: Services, *, background: bool = True) -> FastAPI:
+    """Build the app; ``background`` starts the in-process worker and the scheduler with it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = InProcessWorker(services, settings.worker_concurrency)
+        scheduler = Scheduler(services)
+        services.ingest.on_stored(worker.notify)
+        services.on_outbox(worker.notify)
+        app.state.worker = worker
+        app.state.scheduler = scheduler
+        if background:
+            await worker.start()
+            scheduler.start()
+            log.info("Courrier %s ready (%s)", bot.__version__, "sandbox" if settings.sandbox_enabled else "WhatsApp")
+        try:
+            yield
+        finally:
+            scheduler.shutdown()
+            await worker.stop()
+            services.ingest.off_stored(worker.notify)
+            services.off_outbox(worker.notify)
+            await services.whatsapp.aclose()
+
+    app = FastAPI(title="Courrier", version=bot.__version__, lifespan=lifespan)
+    app.state.services = services
+    app.include_router(webhook.router)
+    app.include_router(health.router)
+    if settings.sandbox_enabled:
+        app.include_router(sandbox.router)
+    for router in WEB_ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """An app built from the environment (``uvicorn --factory bot.app:app_from_env``)."""
+    from bot.bootstrap import build_services, prepare_database  # noqa: PLC0415
+    from bot.settings import load_settings  # noqa: PLC0415
+
+    settings = load_settings()
+    services = build_services(settings)
+    prepare_database(services)
+    return create_app(settings, services)

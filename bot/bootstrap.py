@@ -1,0 +1,83 @@
+"""The composition root: the only place that chooses concrete adapters and wires features."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import httpx
+
+from bot.clock import Clock, SystemClock
+from bot.i18n import Catalog, CatalogError
+from bot.ingest import Ingest
+from bot.router import CommandTable, Dispatcher, Router
+from bot.services import Services
+from bot.settings import Settings, SettingsError
+from handlers import ROUTERS
+from handlers.account import answer_stranger
+from integrations.whatsapp import WhatsAppSender
+from integrations.whatsapp_cloud import CloudWhatsApp, default_http_client
+from integrations.whatsapp_sandbox import SandboxWhatsApp
+from storage.accounts import ensure_default_org
+from storage.db import Database
+from storage.secretbox import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+def build_whatsapp(
+    settings: Settings, db: Database, clock: Clock, transport: httpx.AsyncBaseTransport | None = None
+) -> WhatsAppSender:
+    """The Cloud API sender when a token is set, else the local sandbox."""
+    if settings.sandbox_enabled or not settings.whatsapp_token:
+        return SandboxWhatsApp(db, clock.now)
+    assert settings.whatsapp_phone_number_id is not None
+    return CloudWhatsApp(
+        token=settings.whatsapp_token,
+        phone_number_id=settings.whatsapp_phone_number_id,
+        api_url=settings.whatsapp_api_url,
+        api_version=settings.whatsapp_api_version,
+        http=default_http_client(transport),
+    )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    whatsapp: WhatsAppSender | None = None,
+    whatsapp_transport: httpx.AsyncBaseTransport | None = None,
+    db: Database | None = None,
+    routers: Sequence[Router] | None = None,
+) -> Services:
+    """Wire every service from settings; tests pass fakes for the outside world."""
+    clock = clock or SystemClock()
+    db = db or Database(settings.database_url)
+    try:
+        catalog = Catalog.load(settings.templates_dir / "i18n", settings.default_language)
+    except (CatalogError, OSError) as exc:
+        raise SettingsError(f"message catalog unusable: {exc}") from exc
+    table = CommandTable(list(routers if routers is not None else ROUTERS))
+    keys = settings.key_bytes()
+    services = Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        catalog=catalog,
+        commands=table,
+        whatsapp=whatsapp or build_whatsapp(settings, db, clock, whatsapp_transport),
+        secrets=SecretBox(keys) if keys else None,
+        ingest=Ingest(db, clock),
+        dispatcher=Dispatcher(table),
+        stranger_handler=answer_stranger,
+    )
+    return services
+
+
+def prepare_database(services: Services) -> None:
+    """Apply migrations and make sure the default organization exists."""
+    from storage.migrate import upgrade  # noqa: PLC0415 — alembic is only needed here
+
+    upgrade(services.db.url)
+    with services.db.write() as session:
+        ensure_default_org(session, services.settings.organization_name)

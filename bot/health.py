@@ -1,0 +1,29 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from bot.web import get_services
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """The database answers and the worker runs."""
+    services = get_services(request)
+    database = await run_in_threadpool(services.db.ping)
+    worker = getattr(request.app.state, "worker", None)
+    worker_ok = bool(worker and worker.running)
+    ok = database and worker_ok
+    body = {"status": "ready" if ok else "not ready", "database": database, "worker": worker_ok}
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,153 @@
+"""The in-process worker: processes the durable inbound log and sends the outbox.
+
+It runs as asyncio tasks in the web process (and in ``courrier chat``). Webhook requests only
+store and wake it, so acknowledgements stay fast. Messages of one sender are processed one at a
+time in arrival order; different senders in parallel (handlers run in worker threads). At start
+it picks up whatever an earlier process stored but did not finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from bot.outbox import OutboxPump
+from bot.processing import process_event
+from storage import inbound as inbound_repo
+from storage import outbox as outbox_repo
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+SWEEP_SECONDS = 30.0
+
+
+class InProcessWorker:
+    """Inbound processing and outbox sending as background tasks of one event loop."""
+
+    def __init__(self, services: Services, concurrency: int = 4) -> None:
+        self._services = services
+        self._concurrency = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[None] | None = None
+        self.pump = OutboxPump(services)
+        self.running = False
+        self._last_sweep = float("-inf")
+
+    def notify(self) -> None:
+        """Wake the worker; safe to call from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        """Start the background loop in the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self.running = True
+        self._main = asyncio.create_task(self._run(), name="courrier-worker")
+
+    async def stop(self) -> None:
+        """Stop taking work and wait for the handlers already running."""
+        self.running = False
+        self._wake.set()
+        if self._main is not None:
+            self._main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+        pending = list(self._tasks) + list(self.pump._tasks)
+        if pending:
+            await asyncio.wait(pending, timeout=30)
+
+    async def _run(self) -> None:
+        while self.running:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("worker pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            self._wake.clear()
+
+    async def run_once(self) -> None:
+        """One pass: start processing every sender with pending events, then send the outbox."""
+        services = self._services
+        now = services.clock.now()
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self._last_sweep >= SWEEP_SECONDS:
+            self._last_sweep = loop_time
+            await asyncio.to_thread(self._sweep)
+
+        def senders() -> list[str]:
+            with services.db.session() as session:
+                return inbound_repo.pending_senders(session, now)
+
+        for sender in await asyncio.to_thread(senders):
+            if sender in self._busy:
+                continue
+            self._busy.add(sender)
+            task = asyncio.create_task(self._drain_sender(sender))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        await self.pump.run_once()
+
+    def _sweep(self) -> None:
+        """Give back work whose lease ran out (a crashed process held it)."""
+        services = self._services
+        now = services.clock.now()
+        with services.db.write() as session:
+            released = inbound_repo.release_stale(session, now) + outbox_repo.release_stale(session, now)
+        if released:
+            log.warning("worker: took back %d item(s) left unfinished by a stopped process", released)
+
+    async def _drain_sender(self, sender: str) -> None:
+        services = self._services
+        try:
+            async with self._concurrency:
+                while self.running:
+                    def next_id() -> int | None:
+                        with services.db.session() as session:
+                            event = inbound_repo.next_for_sender(session, sender)
+                            return event.id if event is not None else None
+
+                    event_id = await asyncio.to_thread(next_id)
+                    if event_id is None:
+                        break
+                    outcome = await asyncio.to_thread(process_event, services, event_id)
+                    if not outcome.processed:
+                        break  # claimed elsewhere or waiting for a retry: keep the order, stop here
+                    if outcome.replies:
+                        self._wake.set()
+        finally:
+            self._busy.discard(sender)
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Run passes until nothing is due and nothing is running (for tests and ``chat``)."""
+        services = self._services
+        deadline = asyncio.get_running_loop().time() + timeout
+
+        def due() -> bool:
+            now = services.clock.now()
+            with services.db.session() as session:
+                return bool(inbound_repo.pending_senders(session, now, limit=1)) or bool(
+                    outbox_repo.due_in_order(session, now, limit=1)
+                )
+
+        while True:
+            await self.run_once()
+            if self._tasks or self.pump._tasks:
+                await asyncio.wait(list(self._tasks) + list(self.pump._tasks), timeout=timeout)
+                continue
+            if not await asyncio.to_thread(due):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("the worker did not become idle in time")
+            await asyncio.sleep(0.01)

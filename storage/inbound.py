@@ -1,0 +1,116 @@
+"""The durable inbound log: store webhook updates once, claim them for processing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import InboundEvent
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One update ready to be stored."""
+
+    kind: str
+    wa_message_id: str
+    status: str
+    sender: str
+    phone_number_id: str | None
+    payload: dict[str, Any]
+
+
+def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; returns rows inserted."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    stmt = ins.values(list(rows)).on_conflict_do_nothing(index_elements=list(keys))
+    result = session.execute(stmt)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def store_events(session: Session, events: Sequence[NewEvent], now: datetime) -> int:
+    """Store updates, ignoring ids seen before; returns how many were new."""
+    rows = [
+        {
+            "kind": e.kind,
+            "wa_message_id": e.wa_message_id,
+            "status": e.status,
+            "sender": e.sender,
+            "phone_number_id": e.phone_number_id,
+            "payload": e.payload,
+            "state": "pending",
+            "attempts": 0,
+            "received_at": now,
+        }
+        for e in events
+    ]
+    table: Table = InboundEvent.__table__  # type: ignore[assignment]
+    return insert_ignore(session, table, rows, ["kind", "wa_message_id", "status"])
+
+
+def pending_senders(session: Session, now: datetime, limit: int = 200) -> list[str]:
+    """Senders with at least one event ready to process, oldest first."""
+    ready = or_(InboundEvent.available_at.is_(None), InboundEvent.available_at <= now)
+    stmt = (
+        select(InboundEvent.sender, func.min(InboundEvent.id).label("first"))
+        .where(InboundEvent.state == "pending", ready)
+        .group_by(InboundEvent.sender)
+        .order_by("first")
+        .limit(limit)
+    )
+    return [row[0] for row in session.execute(stmt)]
+
+
+def next_for_sender(session: Session, sender: str) -> InboundEvent | None:
+    """The sender's oldest unfinished event (pending or stuck in processing)."""
+    stmt = (
+        select(InboundEvent)
+        .where(InboundEvent.sender == sender, InboundEvent.state == "pending")
+        .order_by(InboundEvent.id)
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def claim(session: Session, event_id: int, now: datetime, lease: timedelta) -> bool:
+    """Move one event to processing unless someone else holds a live claim on it."""
+    stmt = (
+        update(InboundEvent)
+        .where(
+            InboundEvent.id == event_id,
+            or_(
+                and_(
+                    InboundEvent.state == "pending",
+                    or_(InboundEvent.available_at.is_(None), InboundEvent.available_at <= now),
+                ),
+                and_(InboundEvent.state == "processing", InboundEvent.available_at <= now),
+            ),
+        )
+        .values(state="processing", attempts=InboundEvent.attempts + 1, available_at=now + lease)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def release_stale(session: Session, now: datetime) -> int:
+    """Put back events whose processing lease ran out (a crashed worker)."""
+    stmt = (
+        update(InboundEvent)
+        .where(InboundEvent.state == "processing", InboundEvent.available_at <= now)
+        .values(state="pending", available_at=None)
+    )
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def queue_depth(session: Session) -> int:
+    """How many inbound events wait to be processed."""
+    stmt = select(func.count()).select_from(InboundEvent).where(InboundEvent.state == "pending")
+    return int(session.scalar(stmt) or 0)
