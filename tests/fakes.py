@@ -1,0 +1,78 @@
+"""Hand-written fakes of the outside world that record what they were asked to do."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from integrations.whatsapp import OutgoingMessage, Recipient, Template, WhatsAppSendError, WindowClosed
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        """The fake current instant."""
+        return self._now
+
+    def advance(self, **delta: float) -> datetime:
+        """Move forward by a timedelta given as keywords (minutes=5, hours=1…)."""
+        self._now += timedelta(**delta)
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        """Jump to an instant."""
+        self._now = when
+
+
+@dataclass
+class Sent:
+    """One message the fake delivered."""
+
+    to: Recipient
+    message: OutgoingMessage
+    id: str
+
+    @property
+    def text(self) -> str:
+        """The visible text of the message (body, caption or template parameters)."""
+        body = getattr(self.message, "body", None)
+        if body is not None:
+            return str(body)
+        if isinstance(self.message, Template):
+            return " ".join(self.message.body_params)
+        return str(getattr(self.message, "caption", "") or getattr(self.message, "filename", ""))
+
+
+@dataclass
+class FakeWhatsApp:
+    """Records sent messages; can be told to fail the next sends or to close the 24 h window."""
+
+    outbox: list[Sent] = field(default_factory=list)
+    failures: deque[WhatsAppSendError] = field(default_factory=deque)
+    window_closed_for: set[str] = field(default_factory=set)
+    attempts: int = 0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def send(self, to: Recipient, message: OutgoingMessage) -> str:
+        """Deliver, or raise the next queued failure."""
+        self.attempts += 1
+        if self.failures:
+            raise self.failures.popleft()
+        if to.address in self.window_closed_for and not isinstance(message, Template):
+            raise WindowClosed("WhatsApp error 131047: Re-engagement message", code=131047)
+        wamid = f"wamid.fake.{next(self._ids)}"
+        self.outbox.append(Sent(to, message, wamid))
+        return wamid
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def texts_to(self, address: str) -> list[str]:
+        """Texts sent to one recipient (phone digits or user id)."""
+        return [s.text for s in self.outbox if s.to.address == address]

@@ -1,0 +1,244 @@
+"""The dispatcher and the outbox with the real app: states, escapes, errors, retries, limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.router import PASS, Ctx, Result, Router, State
+from handlers import ROUTERS
+from integrations.whatsapp import (
+    Button,
+    Buttons,
+    Document,
+    RateLimited,
+    Text,
+    TransientError,
+    Undeliverable,
+    WhatsAppAuthError,
+)
+from storage.models import ConversationState, InboundEvent, OutboxMessage
+from tests.conftest import Harness, button_message, text_message
+
+PHONE = "+2250707000001"
+DIGITS = "2250707000001"
+
+
+def flow_router() -> Router:
+    """A small two-step flow to exercise the dispatcher."""
+    router = Router("flow")
+
+    @router.command("order", fr=("commande",), en=("order",), help_fr="passer commande", help_en="place an order")
+    def start(ctx: Ctx) -> Result:
+        return Result([Text("Quantité ?")],
+                      next=State("order", "qty", {"item": ctx.args}))
+
+    @router.step("order", "qty")
+    def qty(ctx: Ctx) -> Any:
+        if ctx.is_button:
+            return PASS
+        if not ctx.args.isdigit():
+            return Result([Text("Un nombre, s'il vous plaît.")])  # state kept
+        return Result([Buttons(f"{ctx.args} × {ctx.state.data['item']} ?",  # type: ignore[union-attr]
+                               (Button("order:confirm", "Confirmer"),))],
+                      next=State("order", "confirm", {**ctx.state.data, "qty": ctx.args}))  # type: ignore[union-attr]
+
+    @router.step("order", "confirm")
+    def confirm(ctx: Ctx) -> Any:
+        return PASS
+
+    @router.action("order:confirm")
+    def confirmed(ctx: Ctx) -> Result:
+        data = ctx.state.data if ctx.state else {}
+        return Result([Text(f"Commande de {data.get('qty')} {data.get('item')} confirmée.")], next=None)
+
+    @router.command("boom", fr=("boum",), en=("boom",), help_fr="plante", help_en="crashes")
+    def boom(ctx: Ctx) -> Result:
+        ctx.user.name = "changed by a failing handler"
+        raise RuntimeError("bug")
+
+    @router.command("long", fr=("long",), en=("longtext",), help_fr="long", help_en="long")
+    def long(ctx: Ctx) -> str:
+        return "\n".join(f"ligne {i:04d} " + "x" * 80 for i in range(120))
+
+    @router.command("doc", fr=("document",), en=("doc",), help_fr="doc", help_en="doc")
+    def doc(ctx: Ctx) -> Document:
+        return Document("devis.pdf", b"%PDF-1.7 test", caption="Votre devis")
+
+    @router.command("secret", fr=("secret",), en=("secretcmd",), help_fr="admin", help_en="admin", admin=True)
+    def secret(ctx: Ctx) -> str:
+        return "admin only"
+
+    return router
+
+
+@pytest.fixture
+def app(make_harness: Any) -> Harness:
+    h: Harness = make_harness(routers=[*ROUTERS, flow_router()])
+    h.add_user(PHONE, "Awa Kouassi", admin=False)
+    return h
+
+
+def say(h: Harness, text: str) -> list[str]:
+    before = len(h.whatsapp.outbox)
+    h.post(text_message(text, phone=DIGITS))
+    h.drain()
+    return [s.text for s in h.whatsapp.outbox[before:]]
+
+
+def press(h: Harness, reply_id: str, title: str) -> list[str]:
+    before = len(h.whatsapp.outbox)
+    h.post(button_message(reply_id, title, phone=DIGITS))
+    h.drain()
+    return [s.text for s in h.whatsapp.outbox[before:]]
+
+
+def state(h: Harness) -> ConversationState | None:
+    with h.services.db.session() as session:
+        row = session.scalars(select(ConversationState)).first()
+        if row is not None:
+            session.expunge(row)
+        return row
+
+
+def test_flow_steps_buttons_and_state(app: Harness) -> None:
+    assert say(app, "commande Croissants") == ["Quantité ?"]
+    assert state(app).step == "qty"  # type: ignore[union-attr]
+    assert say(app, "beaucoup") == ["Un nombre, s'il vous plaît."]
+    assert say(app, "12") == ["12 × Croissants ?"]
+    assert press(app, "order:confirm", "Confirmer") == ["Commande de 12 Croissants confirmée."]
+    assert state(app) is None
+
+
+def test_help_and_cancel_work_in_any_state(app: Harness) -> None:
+    say(app, "commande Pain")
+    help_reply = say(app, "aide")
+    assert "Ce que je sais faire" in help_reply[0]
+    assert state(app) is not None  # help does not end the flow
+    assert say(app, "annuler") == ["C'est annulé."]
+    assert state(app) is None
+    assert say(app, "annuler") == ["Rien à annuler."]
+
+
+def test_state_expires(app: Harness) -> None:
+    say(app, "commande Pain")
+    app.clock.advance(hours=25)
+    assert say(app, "12") == ["Je n'ai pas compris. Tapez *aide* pour voir ce que je sais faire."]
+
+
+def test_language_follows_the_alias_then_the_saved_choice(app: Harness) -> None:
+    assert "What I can do" in say(app, "help")[0]
+    assert say(app, "xyz") == ["I didn't understand that. Type *help* to see what I can do."]
+    assert "Ce que je sais faire" in say(app, "aide")[0]
+    say(app, "language en")
+    assert "What I can do" in say(app, "aide")[0]  # a saved choice wins over the alias
+
+
+def test_a_failing_handler_apologizes_and_rolls_back_its_changes(app: Harness) -> None:
+    assert say(app, "boum") == [
+        "Désolé, un problème est survenu de notre côté. Votre demande n'est pas perdue : réessayez dans un instant."]
+    assert "changed" not in say(app, "moi")[0]
+    with app.services.db.session() as session:
+        assert {e.state for e in session.scalars(select(InboundEvent))} == {"done"}
+
+
+def test_admin_only_commands(app: Harness) -> None:
+    assert say(app, "secret") == ["Cette commande est réservée aux administrateurs de votre organisation."]
+
+
+def test_long_text_is_split_on_line_boundaries(app: Harness) -> None:
+    parts = say(app, "long")
+    assert len(parts) >= 3
+    assert all(len(p) <= 4096 for p in parts)
+    assert "\n".join(parts).count("ligne ") == 120
+    assert all(p.startswith("ligne ") for p in parts)
+
+
+def test_documents_are_sent_with_their_file_name(app: Harness) -> None:
+    before = len(app.whatsapp.outbox)
+    app.post(text_message("document", phone=DIGITS))
+    app.drain()
+    sent = app.whatsapp.outbox[before:]
+    assert len(sent) == 1
+    assert isinstance(sent[0].message, Document)
+    assert sent[0].message.filename == "devis.pdf" and sent[0].message.content == b"%PDF-1.7 test"
+
+
+def test_unsupported_message_types_get_a_hint(app: Harness) -> None:
+    body = text_message("", phone=DIGITS)
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.pop("text")
+    message["type"] = "image"
+    message["image"] = {"id": "123", "mime_type": "image/jpeg"}
+    app.post(body)
+    app.drain()
+    assert "texte" in app.whatsapp.outbox[-1].text
+
+
+# ------------------------------------------------------------------ outbox retries
+
+
+def outbox_rows(h: Harness) -> list[OutboxMessage]:
+    with h.services.db.session() as session:
+        rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        for r in rows:
+            session.expunge(r)
+        return rows
+
+
+def test_rate_limits_back_off_and_retry_without_duplicates(app: Harness) -> None:
+    app.whatsapp.failures.extend([RateLimited("slow down", code=130429, retry_after=30),
+                                  TransientError("reset")])
+    app.post(text_message("moi", phone=DIGITS))
+    app.drain()
+    assert app.whatsapp.outbox == []
+    assert outbox_rows(app)[0].state == "pending"
+    app.clock.advance(seconds=31)
+    app.drain()
+    assert app.whatsapp.outbox == []  # the transient error, backing off again
+    app.clock.advance(seconds=5)
+    app.drain()
+    assert len(app.whatsapp.outbox) == 1
+    row = outbox_rows(app)[0]
+    assert row.state == "sent" and row.attempts == 3 and row.provider_message_id == "wamid.fake.1"
+
+
+def test_a_retry_holds_back_later_messages_to_the_same_person(app: Harness) -> None:
+    app.whatsapp.failures.append(RateLimited("pair rate", code=131056, retry_after=10))
+    app.post(text_message("moi", phone=DIGITS, wamid="wamid.a"))
+    app.drain()
+    app.post(text_message("statut", phone=DIGITS, wamid="wamid.b"))
+    app.drain()
+    assert app.whatsapp.outbox == []
+    app.clock.advance(seconds=11)
+    app.drain()
+    texts = [s.text for s in app.whatsapp.outbox]
+    assert texts[0].startswith("Nom :") and texts[1].startswith("*État")
+
+
+def test_undeliverable_is_final(app: Harness) -> None:
+    app.whatsapp.failures.append(Undeliverable("no", code=131026))
+    app.post(text_message("moi", phone=DIGITS))
+    app.drain()
+    app.clock.advance(hours=1)
+    app.drain()
+    row = outbox_rows(app)[0]
+    assert row.state == "failed" and row.last_error_code == 131026
+    assert app.whatsapp.outbox == []
+
+
+def test_expired_token_waits_and_is_reported_on_status(app: Harness) -> None:
+    app.whatsapp.failures.append(WhatsAppAuthError("expired", code=190))
+    app.post(text_message("moi", phone=DIGITS))
+    app.drain()
+    assert outbox_rows(app)[0].state == "pending"
+    app.post(text_message("statut", phone=DIGITS))
+    app.drain()
+    assert app.whatsapp.outbox == []  # the statut reply waits behind the first one, in order
+    app.clock.advance(minutes=2)
+    app.drain()
+    texts = [s.text for s in app.whatsapp.outbox]
+    assert texts[0].startswith("Nom :")  # the waiting reply went out once the token worked again
+    assert "jeton d'accès a expiré" in texts[1]  # statut reported the refused token
