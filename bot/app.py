@@ -56,8 +56,8 @@ def create_app(settings: Settings, services: Services, *, background: bool = Tru
 
 def app_from_env() -> FastAPI:
     """An app built from the environment (``uvicorn --factory bot.app:app_from_env``)."""
-    from bot.bootstrap import build_services, prepare_database  # noqa: PLC0415
-    from bot.settings import load_settings  # noqa: PLC0415
+    from bot.bootstrap import build_services, prepare_database
+    from bot.settings import load_settings
 
     settings = load_settings()
     services = build_services(settings)

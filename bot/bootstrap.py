@@ -76,7 +76,7 @@ def build_services(
 
 def prepare_database(services: Services) -> None:
     """Apply migrations and make sure the default organization exists."""
-    from storage.migrate import upgrade  # noqa: PLC0415 — alembic is only needed here
+    from storage.migrate import upgrade
 
     upgrade(services.db.url)
     with services.db.write() as session:

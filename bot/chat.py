@@ -95,8 +95,8 @@ def pick_user(channel: SandboxChannel, as_phone: str | None) -> User:
         raise typer.BadParameter("no user yet: add one with `courrier users add PHONE --name NAME --admin`")
     if len(users) == 1:
         return channel.user(users[0].id)
-    for index, user in enumerate(users, 1):
-        typer.echo(f"  [{index}] {user.name} ({user.org})")
+    for index, option in enumerate(users, 1):
+        typer.echo(f"  [{index}] {option.name} ({option.org})")
     choice = typer.prompt("Chat as", type=int, default=1)
     return channel.user(users[max(1, min(choice, len(users))) - 1].id)
 

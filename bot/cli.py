@@ -61,7 +61,7 @@ def settings_or_exit(**overrides: Any) -> Settings:
 @contextmanager
 def services_for(settings: Settings, *, migrate: bool = True) -> Iterator[Any]:
     """Services wired from settings, database migrated, disposed at the end."""
-    from bot.bootstrap import build_services, prepare_database  # noqa: PLC0415
+    from bot.bootstrap import build_services, prepare_database
 
     try:
         services = build_services(settings)
@@ -77,7 +77,7 @@ def services_for(settings: Settings, *, migrate: bool = True) -> Iterator[Any]:
 
 def guarded(fn: Callable[[], T]) -> T:
     """Run ``fn``, turning account errors into clear messages."""
-    from storage.accounts import AccountError  # noqa: PLC0415
+    from storage.accounts import AccountError
 
     try:
         return fn()
@@ -108,9 +108,9 @@ def serve(
 
 
 def _run_server(settings: Settings, host: str, port: int) -> None:
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
-    from bot.app import create_app  # noqa: PLC0415
+    from bot.app import create_app
 
     with services_for(settings) as services:
         application = create_app(settings, services)
@@ -124,8 +124,8 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Prepare everything, do not start.")] = False,
 ) -> None:
     """Prepare a demo organization and admin on embedded defaults, then serve on 127.0.0.1."""
-    from bot.demo import prepare_demo  # noqa: PLC0415
-    from storage.secretbox import generate_key  # noqa: PLC0415
+    from bot.demo import prepare_demo
+    from storage.secretbox import generate_key
 
     overrides: dict[str, Any] = {}
     base = settings_or_exit()
@@ -160,7 +160,7 @@ def demo(
 def db_upgrade() -> None:
     """Apply every pending migration."""
     settings = settings_or_exit()
-    from storage.migrate import upgrade  # noqa: PLC0415
+    from storage.migrate import upgrade
 
     upgrade(settings.database_url)
     typer.echo("Database is up to date.")
@@ -175,7 +175,7 @@ def org_create(
     slug: Annotated[str | None, typer.Option(help="Short unique id (default: from the name).")] = None,
 ) -> None:
     """Add an organization."""
-    from storage.accounts import create_org  # noqa: PLC0415
+    from storage.accounts import create_org
 
     with services_for(settings_or_exit()) as services, services.db.write() as session:
         org = guarded(lambda: create_org(session, name, slug))
@@ -185,9 +185,9 @@ def org_create(
 @org_app.command("list")
 def org_list() -> None:
     """List organizations."""
-    from sqlalchemy import select  # noqa: PLC0415
+    from sqlalchemy import select
 
-    from storage.models import Organization  # noqa: PLC0415
+    from storage.models import Organization
 
     with services_for(settings_or_exit()) as services, services.db.session() as session:
         for org in session.scalars(select(Organization).order_by(Organization.id)):
@@ -208,7 +208,7 @@ def users_add(
     lang: Annotated[str | None, typer.Option(help="fr or en (default: follows how they write).")] = None,
 ) -> None:
     """Register a user by phone number."""
-    from storage.accounts import add_user, org_by_slug  # noqa: PLC0415
+    from storage.accounts import add_user, org_by_slug
 
     if lang not in (None, "fr", "en"):
         raise fail("--lang must be fr or en")
@@ -225,7 +225,7 @@ def users_invite(
     org: OrgOption = None,
 ) -> None:
     """Print a one-time join code (valid 24 h) for someone known only by WhatsApp username."""
-    from storage.accounts import create_join_code, org_by_slug  # noqa: PLC0415
+    from storage.accounts import create_join_code, org_by_slug
 
     with services_for(settings_or_exit()) as services, services.db.write() as session:
         target = guarded(lambda: org_by_slug(session, org))
@@ -238,7 +238,7 @@ def users_invite(
 @users_app.command("list")
 def users_list(org: OrgOption = None) -> None:
     """List the users of an organization."""
-    from storage.accounts import org_by_slug, users_of  # noqa: PLC0415
+    from storage.accounts import org_by_slug, users_of
 
     with services_for(settings_or_exit()) as services, services.db.session() as session:
         target = guarded(lambda: org_by_slug(session, org))
@@ -253,7 +253,7 @@ def users_list(org: OrgOption = None) -> None:
 @secrets_app.command("generate-key")
 def secrets_generate_key() -> None:
     """Print a fresh 256-bit key for COURRIER_SECRET_KEYS."""
-    from storage.secretbox import generate_key  # noqa: PLC0415
+    from storage.secretbox import generate_key
 
     typer.echo(generate_key())
 
@@ -261,8 +261,8 @@ def secrets_generate_key() -> None:
 @secrets_app.command("rotate")
 def secrets_rotate() -> None:
     """Re-encrypt every stored secret under the first key of COURRIER_SECRET_KEYS."""
-    from storage.metadata import metadata  # noqa: PLC0415
-    from storage.secretbox import SecretBoxError, rotate_all  # noqa: PLC0415
+    from storage.metadata import metadata
+    from storage.secretbox import SecretBoxError, rotate_all
 
     with services_for(settings_or_exit()) as services:
         box = services.secrets
@@ -282,7 +282,7 @@ def api_token_create(
     org: OrgOption = None,
 ) -> None:
     """Create an admin API token; it is printed once, alone on the last line."""
-    from storage.accounts import create_api_token, org_by_slug  # noqa: PLC0415
+    from storage.accounts import create_api_token, org_by_slug
 
     with services_for(settings_or_exit()) as services, services.db.write() as session:
         target = guarded(lambda: org_by_slug(session, org))
@@ -303,7 +303,7 @@ def chat(
     configure_logging("WARNING")
     if not settings.sandbox_enabled:
         raise fail("The terminal chat uses the sandbox: unset COURRIER_WHATSAPP_TOKEN (or set COURRIER_SANDBOX=true).")
-    from bot.chat import run_chat  # noqa: PLC0415
+    from bot.chat import run_chat
 
     with services_for(settings) as services:
         run_chat(services, as_phone)

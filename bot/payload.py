@@ -188,7 +188,7 @@ def parse_message(payload: dict[str, Any]) -> InboundMessage:
     contact = payload.get("contact") if isinstance(payload.get("contact"), dict) else None
     assert isinstance(message, dict)
     msg_type = _str(message.get("type")) or "unknown"
-    base = {
+    base: dict[str, Any] = {
         "id": _str(message.get("id")) or "",
         "sender": sender_of(message, contact),
         "timestamp": _timestamp(message.get("timestamp")),

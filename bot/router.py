@@ -80,7 +80,7 @@ class Result:
     """What a handler produced: replies, and the next state (a State, None to end, or KEEP)."""
 
     replies: list[OutgoingMessage] = field(default_factory=list)
-    next: State | None | _Keep = KEEP
+    next: State | _Keep | None = KEEP
 
 
 HandlerReturn = Result | OutgoingMessage | str | Sequence[OutgoingMessage | str] | _Pass | None

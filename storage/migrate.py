@@ -26,9 +26,9 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def current_heads(url: str) -> set[str]:
     """The revisions the database is at."""
-    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+    from alembic.runtime.migration import MigrationContext
 
-    from storage.db import throwaway_engine  # noqa: PLC0415
+    from storage.db import throwaway_engine
 
     engine = throwaway_engine(url)
     try:

@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from integrations.mail import MailError, OutgoingEmail, SentReceipt
 from integrations.whatsapp import OutgoingMessage, Recipient, Template, WhatsAppSendError, WindowClosed
 
 
@@ -76,3 +77,37 @@ class FakeWhatsApp:
     def texts_to(self, address: str) -> list[str]:
         """Texts sent to one recipient (phone digits or user id)."""
         return [s.text for s in self.outbox if s.to.address == address]
+
+
+@dataclass
+class FakeMail:
+    """A mail sender that records what it sent; queue failures to make the next sends fail."""
+
+    address: str = "contact@atelier-demo.test"
+    sent: list[OutgoingEmail] = field(default_factory=list)
+    failures: deque[MailError] = field(default_factory=deque)
+
+    def send(self, email: OutgoingEmail) -> SentReceipt:
+        """Record the email, or raise the next queued failure."""
+        if self.failures:
+            raise self.failures.popleft()
+        self.sent.append(email)
+        return SentReceipt(message_id=email.message_id, provider_id=f"fake-{len(self.sent)}")
+
+    def find_sent(self, message_id: str) -> bool:
+        """True when an email with this Message-ID was recorded."""
+        return any(e.message_id == message_id for e in self.sent)
+
+
+@dataclass
+class FakeMailDirectory:
+    """Gives each organization its FakeMail; set ``problem`` to simulate no mailbox or a revoked one."""
+
+    mail: FakeMail = field(default_factory=FakeMail)
+    problem: MailError | None = None
+
+    def sender_for(self, org_id: int, mailbox_id: int | None = None) -> FakeMail:
+        """The fake sender, or the configured problem."""
+        if self.problem is not None:
+            raise self.problem
+        return self.mail

@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert, select
 from sqlalchemy.orm import Session
 
-from storage.secretbox import SecretBox, SecretBoxError, encrypted_column_info, generate_key, key_id, rotate_all
+from storage.secretbox import (
+    SecretBox,
+    SecretBoxError,
+    encrypted_column_info,
+    generate_key,
+    key_id,
+    rotate_all,
+)
 
 
 def key() -> bytes:
