@@ -99,6 +99,14 @@ class InProcessWorker:
             task.add_done_callback(self._tasks.discard)
         await self.pump.run_once()
 
+    def _backlog(self) -> str:
+        services = self._services
+        now = services.clock.now()
+        with services.db.session() as session:
+            senders = inbound_repo.pending_senders(session, now, limit=5)
+            due = outbox_repo.due_in_order(session, now, limit=5)
+        return f"inbound senders {senders}, outbox {due}"
+
     def _sweep(self) -> None:
         """Give back work whose lease ran out (a crashed process held it)."""
         services = self._services
@@ -149,5 +157,5 @@ class InProcessWorker:
             if not await asyncio.to_thread(due):
                 return
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("the worker did not become idle in time")
+                raise TimeoutError(f"the worker did not become idle in time: {await asyncio.to_thread(self._backlog)}")
             await asyncio.sleep(0.01)

@@ -58,16 +58,32 @@ def store_events(session: Session, events: Sequence[NewEvent], now: datetime) ->
 
 
 def pending_senders(session: Session, now: datetime, limit: int = 200) -> list[str]:
-    """Senders with at least one event ready to process, oldest first."""
-    ready = or_(InboundEvent.available_at.is_(None), InboundEvent.available_at <= now)
-    stmt = (
-        select(InboundEvent.sender, func.min(InboundEvent.id).label("first"))
-        .where(InboundEvent.state == "pending", ready)
+    """Senders whose oldest unfinished event is ready to process, oldest first.
+
+    A sender whose oldest event waits for a retry (or is held by a live claim) is not listed:
+    their later events wait behind it, in order.
+    """
+    first = (
+        select(InboundEvent.sender, func.min(InboundEvent.id).label("first_id"))
+        .where(InboundEvent.state.in_(("pending", "processing")))
         .group_by(InboundEvent.sender)
-        .order_by("first")
+        .subquery()
+    )
+    ready = or_(
+        and_(
+            InboundEvent.state == "pending",
+            or_(InboundEvent.available_at.is_(None), InboundEvent.available_at <= now),
+        ),
+        and_(InboundEvent.state == "processing", InboundEvent.available_at <= now),
+    )
+    stmt = (
+        select(InboundEvent.sender)
+        .join(first, InboundEvent.id == first.c.first_id)
+        .where(ready)
+        .order_by(InboundEvent.id)
         .limit(limit)
     )
-    return [row[0] for row in session.execute(stmt)]
+    return list(session.scalars(stmt))
 
 
 def next_for_sender(session: Session, sender: str) -> InboundEvent | None:
