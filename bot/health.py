@@ -23,7 +23,8 @@ async def readyz(request: Request) -> JSONResponse:
     services = get_services(request)
     database = await run_in_threadpool(services.db.ping)
     worker = getattr(request.app.state, "worker", None)
-    worker_ok = bool(worker and worker.running)
+    # A web-only process (COURRIER_RUN_WORKER=false) is ready without a worker of its own.
+    worker_ok = bool(worker and worker.running) or not services.settings.run_worker
     ok = database and worker_ok
     body = {"status": "ready" if ok else "not ready", "database": database, "worker": worker_ok}
     return JSONResponse(body, status_code=200 if ok else 503)

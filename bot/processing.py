@@ -139,7 +139,8 @@ def _process_message(services: Services, session: Session, event: InboundEvent, 
         return count
 
     _link_identity(session, user, sender)
-    user.last_inbound_at = max(filter(None, (user.last_inbound_at, message.timestamp or now)))
+    sent_at = min(message.timestamp, now) if message.timestamp else now
+    user.last_inbound_at = max(filter(None, (user.last_inbound_at, sent_at)))
     org = session.get(Organization, user.org_id)
     assert org is not None
     row = conversation.load(session, user.id, now)

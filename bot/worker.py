@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from bot.outbox import OutboxPump
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+# Under a burst of webhook POSTs acknowledgements come first (Meta wants them fast): before each
+# event the worker waits for a pause of QUIET_SECONDS in arrivals, but never more than
+# MAX_YIELD_SECONDS, so the backlog keeps moving and drains fully once the burst ends.
+QUIET_SECONDS = 0.02
+MAX_YIELD_SECONDS = 0.2
 SWEEP_SECONDS = 30.0
 
 
@@ -99,6 +105,13 @@ class InProcessWorker:
             task.add_done_callback(self._tasks.discard)
         await self.pump.run_once()
 
+    async def _yield_to_acknowledgements(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MAX_YIELD_SECONDS
+        ingest = self._services.ingest
+        while loop.time() < deadline and time.monotonic() - ingest.last_post < QUIET_SECONDS:
+            await asyncio.sleep(QUIET_SECONDS)
+
     def _backlog(self) -> str:
         services = self._services
         now = services.clock.now()
@@ -126,6 +139,7 @@ class InProcessWorker:
                             event = inbound_repo.next_for_sender(session, sender)
                             return event.id if event is not None else None
 
+                    await self._yield_to_acknowledgements()
                     event_id = await asyncio.to_thread(next_id)
                     if event_id is None:
                         break

@@ -37,8 +37,26 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def store_events(session: Session, events: Sequence[NewEvent], now: datetime) -> int:
-    """Store updates, ignoring ids seen before; returns how many were new."""
+_STORE: dict[str, Any] = {}
+
+
+def _store_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the key, built once per dialect (cached compile)."""
+    stmt = _STORE.get(dialect)
+    if stmt is None:
+        table: Table = InboundEvent.__table__  # type: ignore[assignment]
+        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = ins.on_conflict_do_nothing(index_elements=["kind", "wa_message_id", "status"]).returning(
+            table.c.kind, table.c.wa_message_id, table.c.status
+        )
+        _STORE[dialect] = stmt
+    return stmt
+
+
+def store_events(session: Session, events: Sequence[NewEvent], now: datetime) -> set[tuple[str, str, str]]:
+    """Store updates, ignoring ids seen before; returns the (kind, id, status) keys that were new."""
+    if not events:
+        return set()
     rows = [
         {
             "kind": e.kind,
@@ -53,8 +71,8 @@ def store_events(session: Session, events: Sequence[NewEvent], now: datetime) ->
         }
         for e in events
     ]
-    table: Table = InboundEvent.__table__  # type: ignore[assignment]
-    return insert_ignore(session, table, rows, ["kind", "wa_message_id", "status"])
+    stmt = _store_statement(session.get_bind().dialect.name)
+    return {(k, m, s) for k, m, s in session.execute(stmt, rows)}
 
 
 def pending_senders(session: Session, now: datetime, limit: int = 200) -> list[str]:
