@@ -112,6 +112,9 @@ def _run_server(settings: Settings, host: str, port: int) -> None:
 
     from bot.app import create_app
 
+    # Hand the interpreter lock over more often than every 5 ms, so a handler running in a worker
+    # thread never holds up the event loop's acknowledgements for long.
+    sys.setswitchinterval(0.001)
     with services_for(settings) as services:
         application = create_app(settings, services)
         uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),

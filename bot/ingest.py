@@ -88,7 +88,7 @@ class _GroupWriter:
     def _write(self, batch: list[tuple[list[NewEvent], Future[int]]]) -> None:
         events = [event for request_events, _ in batch for event in request_events]
         try:
-            with self._db.write() as session:
+            with self._db.write(urgent=True) as session:
                 inserted = store_events(session, events, self._clock.now())
         except Exception as exc:
             log.exception("webhook: could not store %d update(s)", len(events))

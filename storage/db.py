@@ -46,6 +46,35 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+class PriorityLock:
+    """A mutex where urgent holders go before the others waiting."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def hold(self, urgent: bool) -> Iterator[None]:
+        """Hold the lock; urgent callers overtake non-urgent ones in the queue."""
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    self._cond.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
+
+
 class Database:
     """One database: an engine, a read session factory and a write session factory."""
 
@@ -71,7 +100,7 @@ class Database:
         self.engine = create_engine(url, **kwargs)
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
-        self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+        self._write_lock = PriorityLock() if self.backend == "sqlite" else None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
@@ -89,15 +118,19 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A session that holds the write lock from its first statement; commits on success."""
+    def write(self, *, urgent: bool = False) -> Iterator[Session]:
+        """A session that holds the write lock from its first statement; commits on success.
+
+        ``urgent`` writers (webhook acknowledgements) go before the others waiting for SQLite's
+        single write lock.
+        """
         if self._write_lock is None:
             with self._write.begin() as session:
                 yield session
             return
         # SQLite has one writer at a time. Queue this process's writers on a Python lock:
         # SQLite's own busy handler sleeps up to 100 ms between retries, which ruins latency.
-        with self._write_lock, self._write.begin() as session:
+        with self._write_lock.hold(urgent), self._write.begin() as session:
             yield session
 
     def ping(self) -> bool:
