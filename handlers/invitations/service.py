@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.outbox import backoff, send_to_user
 from bot.router import UserError
@@ -356,8 +356,14 @@ class InvitationService:
         session.flush()
 
     def send_after_commit(self, session: Session) -> None:
-        """Start the mailer once the caller's transaction is committed."""
-        event.listen(session, "after_commit", lambda _s: self.kick(), once=True)
+        """Start the mailer once the caller's outermost transaction has ended (committed or not)."""
+
+        def ended(_session: Session, transaction: SessionTransaction) -> None:
+            # "after_commit" also fires for savepoints (the dispatcher runs handlers in one): wait for the root.
+            if transaction.parent is None and not transaction.nested:
+                self.kick()
+
+        event.listen(session, "after_transaction_end", ended)
 
     def issue_chat_link(self, session: Session, org_id: int, invitation_id: int) -> tuple[Invitation, str]:
         """A new link for a pending invitation, to hand over by hand (the emailed one keeps working)."""
