@@ -194,6 +194,7 @@ def invitation_by_token(session: Session, token: str) -> Invitation | None:
         select(Invitation)
         .join(InvitationToken, InvitationToken.invitation_id == Invitation.id)
         .where(InvitationToken.token_hash == sha256_hex(token), InvitationToken.revoked_at.is_(None))
+        .execution_options(populate_existing=True)
     ).first()
 
 

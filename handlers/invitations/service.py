@@ -618,6 +618,10 @@ class InvitationService:
             org = session.get(Organization, invitation.org_id)
             assert org is not None
             if repo.account_for(session, org.id, invitation.email) is not None:
+                # The account may come from this very link, redeemed since the first read (READ COMMITTED).
+                again = repo.invitation_by_token(session, token)
+                if again is None or again.status != "pending":
+                    raise LinkGone()
                 raise AccountExists(invitation.language)
             return SignupView(invitation.id, org.name, invitation.email, invitation.name or "",
                               invitation.language, self.settings_for(org))
@@ -643,10 +647,11 @@ class InvitationService:
                 invitation = repo.invitation_by_token(session, token)
                 if invitation is None or invitation.id != view.invitation_id:
                     raise LinkGone()
-                if repo.account_for(session, invitation.org_id, invitation.email) is not None:
-                    raise AccountExists(invitation.language)
+                # Claim first: whoever loses the race sees a used link (410), like any later visitor.
                 if not repo.claim_invitation(session, invitation.id, now=now, ip=ip, user_agent=ua):
                     raise LinkGone()
+                if repo.account_for(session, invitation.org_id, invitation.email) is not None:
+                    raise AccountExists(invitation.language)  # rolls the claim back
                 account = ClientAccount(org_id=invitation.org_id, email=invitation.email, name=name.strip(),
                                         password_hash=password_hash, language=invitation.language, created_at=now)
                 session.add(account)
