@@ -527,3 +527,9 @@ def test_contact_to_signup_end_to_end_in_english(h: Harness, mail: FakeMailDirec
     _, token = link_in(email.text)
     assert submit_signup(h, token, name="John Smith").status_code == 303
     assert "Hello John Smith" in h.client.get("/account").text
+
+
+def test_the_contact_page_names_the_organization_and_refuses_an_unknown_one(h: Harness) -> None:
+    assert '<p class="org">Test Org</p>' in h.client.get("/contact").text
+    missing = h.client.get("/contact?org=nope&lang=en")
+    assert missing.status_code == 404 and "This contact form does not exist" in missing.text

@@ -246,6 +246,7 @@ class InvitationService:
         """
         if honeypot.strip():
             raise ContactRefused("honeypot", 422)
+        message = message.replace("\r\n", "\n").replace("\r", "\n")  # browsers post textareas with CRLF
         problems = self.contact_problems(name, email, subject, message)
         if problems:
             raise FormInvalid(problems)

@@ -38,7 +38,7 @@ from handlers.invitations.service import (
     SignupView,
 )
 from storage import invitations as repo
-from storage.accounts import sha256_hex
+from storage.accounts import AccountError, org_by_slug, sha256_hex
 from storage.invitations import ContactMessage, Invitation
 from storage.models import Organization
 
@@ -100,8 +100,22 @@ def _refused_page(request: Request, exc: BodyRefused, lang: str) -> Response:
 async def contact_page(request: Request, sent: int = 0, org: str | None = None) -> Response:
     """The public contact form."""
     lang = _lang(request)
+    services = get_services(request)
+
+    def org_name() -> str | None:
+        with services.db.session() as session:
+            try:
+                return org_by_slug(session, org).name
+            except AccountError:
+                return None
+
+    name = await run_in_threadpool(org_name)
+    if name is None:
+        return _pages(request).render(request, "message.html", lang=lang, status=404,
+                                      title=_t(request, lang, "invitations.web.refused_title"),
+                                      message=_t(request, lang, "invitations.contact.refused.unknown_org"))
     return _pages(request).render(request, "contact.html", lang=lang, with_form=True, sent=bool(sent), org=org or "",
-                                  values={}, errors={}, alert=None)
+                                  org_name=name, values={}, errors={}, alert=None)
 
 
 @router.post("/contact", include_in_schema=False)
@@ -119,7 +133,7 @@ async def contact_submit(request: Request) -> Response:
     def again(status: int, *, alert: str | None = None, errors: dict[str, str] | None = None,
               headers: dict[str, str] | None = None) -> Response:
         return pages.render(request, "contact.html", lang=lang, status=status, with_form=True, sent=False, org=org,
-                            values=values, errors=errors or {}, alert=alert, headers=headers)
+                            org_name="", values=values, errors=errors or {}, alert=alert, headers=headers)
 
     if not pages.csrf.valid(request, form.get("csrf", "")):
         return again(403, alert=_t(request, lang, "invitations.web.csrf"))
