@@ -23,13 +23,13 @@ def tables(url: str) -> set[str]:
 
 
 def test_the_invitations_migration_downgrades_and_upgrades(db_url: str) -> None:
-    assert TABLES <= tables(db_url)
+    assert tables(db_url) >= TABLES
     command.downgrade(alembic_config(db_url), "0002_invitations-1")
     left = tables(db_url)
     assert not TABLES & left
     assert {"organizations", "users", "rate_events"} <= left
     upgrade(db_url)
-    assert TABLES <= tables(db_url)
+    assert tables(db_url) >= TABLES
 
 
 def test_the_migrated_schema_matches_the_invitation_models(db_url: str) -> None:

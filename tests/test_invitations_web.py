@@ -533,3 +533,23 @@ def test_the_contact_page_names_the_organization_and_refuses_an_unknown_one(h: H
     assert '<p class="org">Test Org</p>' in h.client.get("/contact").text
     missing = h.client.get("/contact?org=nope&lang=en")
     assert missing.status_code == 404 and "This contact form does not exist" in missing.text
+
+
+def test_contacts_offers_a_list_to_invite_those_not_invited_yet(h: Harness, mail: FakeMailDirectory) -> None:
+    from integrations.whatsapp import ListMessage
+
+    assert bodies(say(h, "contacts")) == ["Aucun message de contact pour l'instant."]
+    post_contact(h, name="Jean Dupont", email="jean@exemple.fr")
+    post_contact(h, name="Awa Kouassi-N'Guessan Traoré", email="awa@exemple.ci")
+    replies = say(h, "contacts")
+    picker = replies[-1]
+    assert isinstance(picker, ListMessage) and picker.button == "Inviter…"
+    rows = [(r.id, r.title, r.description) for s in picker.sections for r in s.rows]
+    with h.services.db.session() as session:
+        ids = list(session.scalars(select(ContactMessage.id).order_by(ContactMessage.id.desc())))
+    assert rows == [(f"invite:contact:{ids[0]}", "Awa Kouassi-N'Guessan T…", "awa@exemple.ci"),
+                    (f"invite:contact:{ids[1]}", "Jean Dupont", "jean@exemple.fr")]
+    press(h, f"invite:contact:{ids[1]}", "Jean Dupont")
+    assert mail.mail.sent[0].to == ("jean@exemple.fr",)
+    picker = say(h, "contacts")[-1]
+    assert [r.id for s in picker.sections for r in s.rows] == [f"invite:contact:{ids[0]}"]

@@ -7,7 +7,15 @@ import re
 from bot.router import Ctx, Result, Router, UserError
 from handlers.invitations.lookups import ClientDirectory, FeatureUnavailable, KnownClient
 from handlers.invitations.service import InvitationService
-from integrations.whatsapp import Text
+from integrations.whatsapp import (
+    ROW_DESCRIPTION_LIMIT,
+    ROW_TITLE_LIMIT,
+    ListMessage,
+    OutgoingMessage,
+    Row,
+    Section,
+    Text,
+)
 from storage import invitations as repo
 from storage.invitations import ContactMessage, Invitation
 
@@ -215,8 +223,12 @@ def contacts_command(ctx: Ctx) -> Result:
     if not rows:
         return Result([Text(ctx.t("invitations.contacts.empty"))])
     lines = [ctx.t("invitations.contacts.title")]
+    to_invite: list[Row] = []
     for contact in rows:
         invitation = repo.invitation_of_contact(ctx.session, contact.id)
+        if invitation is None or invitation.effective_status(ctx.now) not in ("pending", "used"):
+            to_invite.append(Row(f"invite:contact:{contact.id}", _clip(contact.name, ROW_TITLE_LIMIT),
+                                 _clip(contact.email, ROW_DESCRIPTION_LIMIT)))
         lines.append(ctx.t(
             "invitations.contacts.line", id=contact.id, date=service.short(contact.created_at, ctx.lang),
             name=contact.name, email=contact.email, subject=contact.subject or "—",
@@ -226,4 +238,12 @@ def contacts_command(ctx: Ctx) -> Result:
             status = ctx.t(f"invitations.status.{invitation.effective_status(ctx.now)}")
             lines.append(ctx.t("invitations.contacts.invited", id=invitation.id, status=status))
     lines += ["", ctx.t("invitations.contacts.footer")]
-    return Result([Text("\n".join(lines))])
+    replies: list[OutgoingMessage] = [Text("\n".join(lines))]
+    if to_invite:
+        replies.append(ListMessage(ctx.t("invitations.contacts.pick"), ctx.t("invitations.contacts.pick_button"),
+                                   (Section(ctx.t("invitations.contacts.pick_section"), tuple(to_invite)),)))
+    return Result(replies)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
