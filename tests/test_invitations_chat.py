@@ -32,9 +32,6 @@ from tests.invitation_helpers import (
     submit_signup,
 )
 
-pytestmark = pytest.mark.postgres
-
-
 @pytest.fixture
 def mail() -> FakeMailDirectory:
     return FakeMailDirectory()
@@ -45,6 +42,7 @@ def h(make_harness: Any, mail: FakeMailDirectory) -> Harness:
     return start(make_harness, mail=mail)
 
 
+@pytest.mark.postgres
 def test_inviter_sends_the_email_from_the_linked_mailbox_and_offers_the_link(h: Harness, mail: FakeMailDirectory) -> None:
     replies = say(h, 'inviter Jean.Dupont@Exemple.fr "Ravi de vous compter parmi nous"')
     texts = bodies(replies)
@@ -157,6 +155,7 @@ class Clients:
         return [c for c in self.clients if query.lower() in c.name.lower()][:limit]
 
 
+@pytest.mark.postgres
 def test_inviting_a_known_client_uses_their_email(h: Harness, mail: FakeMailDirectory) -> None:
     h.services.provide(Clients([KnownClient(1, "Dupont SARL", "compta@dupont.fr"),
                                 KnownClient(2, "Durand", None), KnownClient(3, "Martin", "a@martin.fr"),
@@ -170,6 +169,7 @@ def test_inviting_a_known_client_uses_their_email(h: Harness, mail: FakeMailDire
     assert bodies(say(h, "inviter Inconnu"))[0].startswith("Je ne connais pas de client « Inconnu »")
 
 
+@pytest.mark.postgres
 def test_list_cancel_and_resend(h: Harness, mail: FakeMailDirectory) -> None:
     say(h, "inviter jean@exemple.fr")
     first = latest_invitation(h)
@@ -222,6 +222,7 @@ def test_resend_can_carry_a_new_personal_message(h: Harness, mail: FakeMailDirec
     assert "Second mot" in mail.mail.sent[-1].text and "Premier mot" not in mail.mail.sent[-1].text
 
 
+@pytest.mark.postgres
 def test_a_used_invitation_cannot_be_resent_or_cancelled(h: Harness, mail: FakeMailDirectory) -> None:
     say(h, "inviter jean@exemple.fr")
     row = latest_invitation(h)
@@ -237,6 +238,7 @@ def test_a_used_invitation_cannot_be_resent_or_cancelled(h: Harness, mail: FakeM
     assert f"n°{row.id} · jean@exemple.fr · utilisée (compte créé le 20 nov. 2026)" in bodies(say(h, "invitations"))[0]
 
 
+@pytest.mark.postgres
 def test_a_transient_failure_is_retried_by_the_sweep_and_then_confirmed(h: Harness, mail: FakeMailDirectory) -> None:
     mail.mail.failures.append(TransientMailError("503 try later"))
     replies = say(h, "inviter jean@exemple.fr")
@@ -278,6 +280,7 @@ def service_sweep(h: Harness) -> None:
     h.drain()
 
 
+@pytest.mark.postgres
 def test_expiry_sweep_marks_invitations_expired(h: Harness) -> None:
     say(h, "inviter jean@exemple.fr")
     h.clock.advance(days=7, minutes=1)

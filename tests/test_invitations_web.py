@@ -39,9 +39,6 @@ from tests.invitation_helpers import (
     submit_signup,
 )
 
-pytestmark = pytest.mark.postgres
-
-
 @pytest.fixture
 def mail() -> FakeMailDirectory:
     return FakeMailDirectory()
@@ -75,6 +72,7 @@ def post_contact(h: Harness, **fields: str) -> Any:
 # ================================================================ contact
 
 
+@pytest.mark.postgres
 def test_the_contact_form_stores_the_message_and_tells_the_admins_with_an_invite_button(
     h: Harness, mail: FakeMailDirectory
 ) -> None:
@@ -159,6 +157,7 @@ def test_the_contact_form_keeps_the_draft_on_every_refusal(h: Harness) -> None:
     assert count(h, ContactMessage) == 0
 
 
+@pytest.mark.postgres
 def test_contact_messages_are_rate_limited_per_ip(h: Harness) -> None:
     for _ in range(5):
         assert post_contact(h).status_code == 303
@@ -183,6 +182,7 @@ def gone_page(response: Any) -> str:
     return message_text(response.text)
 
 
+@pytest.mark.postgres
 def test_token_lifecycle_valid_used_expired_cancelled_resent_tampered(h: Harness) -> None:
     inv_id, token = create_invitation(h)
     page = h.client.get(signup_path(token))
@@ -231,6 +231,7 @@ def submit_signup_raw(h: Harness, token: str) -> Any:
                                                    "csrf": "whatever"}, follow_redirects=False)
 
 
+@pytest.mark.postgres
 def test_repeated_guesses_from_one_ip_are_rate_limited(h: Harness) -> None:
     _, token = create_invitation(h)
     for i in range(10):
@@ -247,6 +248,7 @@ def test_repeated_guesses_from_one_ip_are_rate_limited(h: Harness) -> None:
 # ================================================================ signup
 
 
+@pytest.mark.postgres
 def test_signup_creates_the_account_tells_the_manager_and_opens_the_account_page(h: Harness) -> None:
     inv_id, token = create_invitation(h)
     with h.services.db.write() as session:
@@ -341,6 +343,7 @@ def test_signup_with_a_forged_csrf_token_keeps_the_name_and_creates_nothing(h: H
     assert count(h, ClientAccount) == 0
 
 
+@pytest.mark.postgres
 def test_an_address_that_already_has_an_account_is_sent_to_sign_in(h: Harness) -> None:
     _, token = create_invitation(h)
     assert submit_signup(h, token).status_code == 303
@@ -368,6 +371,7 @@ class Quotes:
                 QuoteSummary("D-2026-009", "Gouttières <zinc>", "1 200,00 €", "accepté", None, "https://x.test/d9.pdf")]
 
 
+@pytest.mark.postgres
 def test_login_logout_and_the_quotes_on_the_account_page(h: Harness) -> None:
     h.services.provide(Quotes(), as_type=QuoteLookup)
     _, token = create_invitation(h)
@@ -426,6 +430,7 @@ def test_the_admin_api_needs_a_bearer_token(h: Harness) -> None:
     assert h.client.get("/api/accounts/invitations/", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
+@pytest.mark.postgres
 def test_create_send_list_and_cancel_through_the_seed_api(h: Harness, mail: FakeMailDirectory) -> None:
     auth = api_token(h)
     created = h.client.post("/api/accounts/create-invitation/", headers=auth, json={
@@ -484,6 +489,7 @@ def test_send_without_a_mailbox_still_returns_a_working_link(h: Harness, mail: F
     assert h.client.get(link_in(sent.json()["signup_url"])[0]).status_code == 200
 
 
+@pytest.mark.postgres
 def test_organization_settings_drive_the_rules(h: Harness) -> None:
     auth = api_token(h)
     current = h.client.get("/api/accounts/invitation-settings/", headers=auth).json()
