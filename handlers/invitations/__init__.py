@@ -132,7 +132,7 @@ def copy_link_action(ctx: Ctx) -> Result:
     if not ctx.args.isdigit():
         return Result([Text(ctx.t("invitations.error.not_found", id=ctx.args))])
     invitation, link = _service(ctx).issue_chat_link(ctx.session, ctx.org.id, int(ctx.args))
-    expires = _service(ctx).in_words(invitation.expires_at, ctx.lang)
+    expires = _service(ctx).in_words(invitation.expires_at, ctx.lang, ctx.user.timezone)
     return Result([Text(ctx.t("invitations.chat.link_intro", id=invitation.id, email=invitation.email,
                               expires=expires)), Text(link)])
 

@@ -202,9 +202,9 @@ class InvitationService:
         """Store new invitation settings on the organization."""
         org.settings = {**(org.settings or {}), SETTINGS_KEY: new.model_dump()}
 
-    def in_words(self, when: datetime, lang: str) -> str:
-        """A date in words in the configured time zone."""
-        return when_in_words(when, lang, self._services.settings.timezone)
+    def in_words(self, when: datetime, lang: str, tz: str | None = None) -> str:
+        """A date in words in ``tz`` (default: the configured time zone)."""
+        return when_in_words(when, lang, tz or self._services.settings.timezone)
 
     def short(self, when: datetime, lang: str) -> str:
         """A compact date in the configured time zone."""
@@ -458,7 +458,10 @@ class InvitationService:
     def deliver(self, invitation_id: int, *, keep_link: bool = False) -> Delivery:
         """Claim one queued invitation email, send it from the organization's mailbox, record the outcome."""
         with self._services.db.write() as session:
-            invitation = session.get(Invitation, invitation_id)
+            # The row lock keeps the mailer thread and the scheduled sweep from sending the same email twice.
+            invitation = session.scalars(
+                select(Invitation).where(Invitation.id == invitation_id).with_for_update()
+            ).first()
             if invitation is None or invitation.mail_state != "queued":
                 return Delivery(invitation_id, "skipped")
             claim = self._claim(session, invitation)
@@ -560,7 +563,8 @@ class InvitationService:
                 invitation.mail_next_at = now + backoff(invitation.mail_attempts, 30.0, 1800.0)
                 invitation.mail_error = detail
                 repo.revoke_token(session, claim.token, now)
-                log.warning("invitation %s: sending failed, will retry (%s)", invitation.id, detail)
+                log.warning("invitation %s: sending failed, will retry", invitation.id)
+                log.debug("invitation %s: %s", invitation.id, detail)
                 return Delivery(claim.invitation_id, "retry", sender_address, detail)
             if state == "retry":
                 state = "failed"
@@ -580,7 +584,7 @@ class InvitationService:
                 if user is not None and user.active:
                     lang = _lang_of(user, services.settings.default_language)
                     messages = self._mail_outcome_messages(invitation, "sent" if sent else state, lang,
-                                                           sender_address, detail)
+                                                           sender_address, detail, user.timezone)
                     send_to_user(session, user, messages, key=f"invitation:{invitation.id}:mail:{claim.seq}",
                                  now=now, purpose="invitation")
                     notified = True
@@ -590,9 +594,9 @@ class InvitationService:
         return Delivery(claim.invitation_id, "sent" if state == "sent_earlier" else state, sender_address, detail, link)
 
     def _mail_outcome_messages(self, invitation: Invitation, state: str, lang: str, sender: str | None,
-                               detail: str | None) -> list[OutgoingMessage]:
+                               detail: str | None, tz: str | None) -> list[OutgoingMessage]:
         catalog = self._services.catalog
-        expires = self.in_words(invitation.expires_at, lang)
+        expires = self.in_words(invitation.expires_at, lang, tz)
         params = {"id": invitation.id, "email": invitation.email, "expires": expires}
         if state == "sent":
             body = catalog.t("invitations.chat.sent", lang, sender=sender or "?", **params)
@@ -639,7 +643,10 @@ class InvitationService:
         problems = self.signup_problems(view, name, password, confirmation)
         if problems:
             raise FormInvalid(problems)
-        password_hash = self.hash_password(password)
+        with self._hash_slots:
+            # Waiting for a slot may have taken a while: a link redeemed meanwhile costs no hash.
+            self.signup_view(token)
+            password_hash = self.hasher.hash(password)
         services = self._services
         now = self.now()
         ua = (user_agent or "")[:300] or None
