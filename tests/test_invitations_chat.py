@@ -32,6 +32,7 @@ from tests.invitation_helpers import (
     submit_signup,
 )
 
+
 @pytest.fixture
 def mail() -> FakeMailDirectory:
     return FakeMailDirectory()

@@ -39,6 +39,7 @@ from tests.invitation_helpers import (
     submit_signup,
 )
 
+
 @pytest.fixture
 def mail() -> FakeMailDirectory:
     return FakeMailDirectory()
