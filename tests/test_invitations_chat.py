@@ -309,3 +309,31 @@ def test_help_lists_the_invitation_commands_in_both_languages(h: Harness) -> Non
     say(h, "language en")
     en = bodies(say(h, "help"))[0]
     assert "*invite*" in en and "*cancel invitation*" in en and "*resend invitation*" in en
+
+
+@pytest.mark.postgres
+def test_a_send_interrupted_by_a_crash_is_not_sent_twice(h: Harness, mail: FakeMailDirectory) -> None:
+    say(h, "inviter jean@exemple.fr")
+    row = latest_invitation(h)
+    assert len(mail.mail.sent) == 1
+    # As if the process died after the provider accepted the email but before recording it.
+    with h.services.db.write() as session:
+        stored = session.get(type(row), row.id)
+        assert stored is not None
+        stored.mail_state, stored.mail_claimed_at = "sending", h.clock.now()
+    h.clock.advance(minutes=11)
+    service_sweep(h)
+    assert len(mail.mail.sent) == 1
+    assert invitation(h, row.id).mail_state == "sent"
+    # The emailed link still works; the one made for the retry that never left does not exist.
+    assert h.client.get(link_in(mail.mail.sent[0].text)[0]).status_code == 200
+    assert count(h, InvitationToken, InvitationToken.revoked_at.is_(None)) == 1
+
+    # Interrupted before anything left: sent again, under the same Message-ID.
+    with h.services.db.write() as session:
+        stored = session.get(type(row), row.id)
+        assert stored is not None
+        stored.mail_state, stored.mail_claimed_at, stored.mail_message_id = "sending", h.clock.now(), "<lost@x>"
+    h.clock.advance(minutes=11)
+    service_sweep(h)
+    assert len(mail.mail.sent) == 2 and mail.mail.sent[1].message_id == "<lost@x>"
