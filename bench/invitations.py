@@ -1,8 +1,7 @@
 """Invitations benchmark: contact posts, signup pages and redemptions against a /healthz baseline.
 
 Runs the real app in-process (TestClient, SQLite in a temporary folder, production Argon2id
-parameters unless told otherwise) and writes its figures into docs/benchmarks.md under
-"## Invitations", keeping the other sections.
+parameters) and writes its figures into its section of docs/benchmarks.md.
 
     .venv/bin/python bench/invitations.py [--rounds 30]
 """
@@ -17,7 +16,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from argon2 import PasswordHasher  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
+from bench.report import write_section  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.bootstrap import build_services, prepare_database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -36,7 +35,6 @@ from storage.invitations import ClientAccount  # noqa: E402
 
 PASSWORD = "Vélo-Rouge-2026!"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-SECTION = "## Invitations"
 
 
 class QuietWhatsApp:
@@ -141,31 +139,22 @@ def main() -> None:
         services.db.dispose()
 
     lines = [
-        SECTION,
-        "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d} by `bench/invitations.py` ({rounds} rounds, in-process TestClient, "
-        f"SQLite, Argon2id t={settings.password_hash_time_cost} m={settings.password_hash_memory_kib} KiB "
-        f"p={settings.password_hash_parallelism}; {accounts} accounts created). Median and p95 per request.",
+        f"`bench/invitations.py`: {rounds} rounds, in-process TestClient, SQLite, Argon2id "
+        f"t={settings.password_hash_time_cost} m={settings.password_hash_memory_kib} KiB "
+        f"p={settings.password_hash_parallelism} ({accounts} accounts created). Median and p95 per request; "
+        "the baseline is `GET /healthz` on the same app in the same run.",
         "",
         "| measure | time |",
         "|---|---|",
         *[f"| {name} | {value} |" for name, value in figures.items()],
         "",
-        "Redemption cost is dominated by Argon2id; at most 4 hashes run at once per process "
-        "(`InvitationService(hash_concurrency=4)`), which bounds memory to about 4 × the memory cost.",
-        "",
+        "Redemption cost is dominated by Argon2id. At most 4 hashes run at once per process, which bounds "
+        "memory to about 4 × the memory cost; a submission that waited for a slot re-checks its link first, "
+        "so the losers of a race on one link cost no hash once the winner has committed.",
     ]
-    write_section("\n".join(lines))
-    print("\n".join(lines))
-
-
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    current = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    updated = pattern.sub(lambda _m: text + "\n", current) if pattern.search(current) else current.rstrip() + "\n\n" + text
-    path.write_text(updated.rstrip() + "\n")
+    body = "\n".join(lines)
+    write_section("invitations", "Invitations: contact, signup page, redemption", body)
+    print(body)
 
 
 if __name__ == "__main__":

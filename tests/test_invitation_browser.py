@@ -1,17 +1,14 @@
 """In a real headless chromium (Debian's, driven by Playwright): the signup page and the contact form.
 
-The app runs under a real uvicorn server on a loopback port. These tests are skipped only when
-chromium is missing and cannot be installed (no root rights), and never when CI is set.
+The app runs under a real uvicorn server on a loopback port (tests/browser.py). They are skipped
+only when chromium is missing and there are no root rights to install it, never when CI is set.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,32 +23,16 @@ from integrations.mail import MailSenderDirectory
 from storage import invitations as repo
 from storage.accounts import add_user, ensure_default_org
 from storage.invitations import ClientAccount, ContactMessage, Invitation
-from tests.conftest import REPO, make_settings
+from tests.browser import CHROMIUM_ARGS, require_chromium, serve
+from tests.conftest import make_settings
 from tests.fakes import FakeClock, FakeMailDirectory, FakeWhatsApp
 from tests.invitation_helpers import ADMIN_DIGITS, CHEAP_ARGON2, STRONG, signup_path
-from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def chromium() -> str:
-    """Debian's chromium, installed with the project's script when missing and we are root."""
-    if not CHROMIUM.exists() and os.geteuid() == 0:
-        subprocess.run(["bash", str(REPO / "scripts" / "system-deps.sh"), "test"], check=False, timeout=1200)
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required when CI is set: run scripts/system-deps.sh as root")
-        pytest.skip("chromium is not installed and installing it needs root: sudo bash scripts/system-deps.sh")
-    return str(CHROMIUM)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    path = chromium()
+    path = require_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -77,8 +58,8 @@ def site(db_url: str, clock: FakeClock) -> Iterator[Site]:
         org = ensure_default_org(session, "Test Org")
         add_user(session, org, name="Awa Kouassi", phone="+" + ADMIN_DIGITS, admin=True)
     try:
-        with LiveServer(create_app(settings, services)) as server:
-            yield Site(server.url, services, whatsapp)
+        with serve(create_app(settings, services)) as url:
+            yield Site(url, services, whatsapp)
     finally:
         services.db.dispose()
 

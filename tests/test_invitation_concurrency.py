@@ -16,10 +16,10 @@ from handlers.invitations.service import InvitationService
 from storage import invitations as repo
 from storage.accounts import add_user, ensure_default_org
 from storage.invitations import ClientAccount, ClientSession, Invitation
+from tests.browser import serve
 from tests.conftest import make_settings
 from tests.fakes import FakeClock, FakeWhatsApp
 from tests.invitation_helpers import CHEAP_ARGON2, STRONG, csrf_of, signup_path
-from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.postgres
 
@@ -40,15 +40,15 @@ def test_twenty_simultaneous_submissions_create_exactly_one_account(db_url: str,
     path = signup_path(token)
     results: list[Any] = [None] * RACERS
     try:
-        with LiveServer(create_app(settings, services)) as server:
-            with httpx.Client(base_url=server.url) as browser:
+        with serve(create_app(settings, services)) as url:
+            with httpx.Client(base_url=url) as browser:
                 page = browser.get(path)
                 assert page.status_code == 200
                 csrf, cookie = csrf_of(page.text), browser.cookies["courrier_csrf"]
             barrier = threading.Barrier(RACERS)
 
             def race(i: int) -> None:
-                with httpx.Client(base_url=server.url, cookies={"courrier_csrf": cookie}, timeout=120,
+                with httpx.Client(base_url=url, cookies={"courrier_csrf": cookie}, timeout=120,
                                   headers={"User-Agent": f"racer-{i}"}) as client:
                     barrier.wait()
                     response = client.post(path, data={"csrf": csrf, "name": f"Racer {i}", "password": STRONG,

@@ -20,9 +20,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from integrations.mail import MailSenderDirectory, OutgoingEmail, SentReceipt, build_mime
+from tests.browser import free_port
 from tests.conftest import Harness
 from tests.invitation_helpers import latest_invitation, link_in, press, say, start
-from tests.live_server import free_port
 
 SENDER = "contact@atelier-demo.fr"
 

@@ -560,3 +560,22 @@ def test_contacts_offers_a_list_to_invite_those_not_invited_yet(h: Harness, mail
     assert mail.mail.sent[0].to == ("jean@exemple.fr",)
     picker = say(h, "contacts")[-1]
     assert [r.id for s in picker.sections for r in s.rows] == [f"invite:contact:{ids[0]}"]
+
+
+def test_info_logs_of_the_whole_flow_name_no_one(h: Harness, mail: FakeMailDirectory,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    post_contact(h, name="Fatou Sow", email="fatou.sow@exemple.sn", message="Un devis pour Cacao Plus")
+    settle(h)
+    with h.services.db.session() as session:
+        contact_id = session.scalars(select(ContactMessage.id)).one()
+    press(h, f"invite:contact:{contact_id}", "Inviter")
+    _, token = link_in(mail.mail.sent[0].text)
+    assert submit_signup(h, token, name="Fatou Sow").status_code == 303
+    settle(h)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert "invitation" in logged
+    leaks = [w for w in ("Fatou", "Sow", "fatou.sow", "exemple.sn", "Cacao", token) if w in logged]
+    assert leaks == []
