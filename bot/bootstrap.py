@@ -6,15 +6,19 @@ import logging
 from collections.abc import Sequence
 
 import httpx
+from argon2 import PasswordHasher
 
 from bot.clock import Clock, SystemClock
 from bot.i18n import Catalog, CatalogError
 from bot.ingest import Ingest
 from bot.router import CommandTable, Dispatcher, Router
-from bot.services import Services
+from bot.services import JobSpec, Services
 from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
 from handlers.account import answer_stranger
+from handlers.invitations.lookups import ClientDirectory, NoClientDirectory, NoQuoteLookup, QuoteLookup
+from handlers.invitations.rules import CommonPasswords
+from handlers.invitations.service import InvitationService
 from integrations.whatsapp import WhatsAppSender
 from integrations.whatsapp_cloud import CloudWhatsApp, default_http_client
 from integrations.whatsapp_sandbox import SandboxWhatsApp
@@ -71,7 +75,27 @@ def build_services(
         dispatcher=Dispatcher(table),
         stranger_handler=answer_stranger,
     )
+    wire_invitations(services)
     return services
+
+
+def wire_invitations(services: Services) -> None:
+    """Invitations and client accounts, with the quotes feature's lookups absent until it lands."""
+    settings = services.settings
+    # Replace these two with the quotes feature's implementations when it is merged.
+    services.provide(NoClientDirectory(), as_type=ClientDirectory)
+    services.provide(NoQuoteLookup(), as_type=QuoteLookup)
+    try:
+        common = CommonPasswords.load(settings.common_passwords_file)
+    except OSError as exc:
+        raise SettingsError(f"COURRIER_COMMON_PASSWORDS_FILE: cannot read {settings.common_passwords_file}: {exc}") from exc
+    hasher = PasswordHasher(time_cost=settings.password_hash_time_cost, memory_cost=settings.password_hash_memory_kib,
+                            parallelism=settings.password_hash_parallelism)
+    invitations = InvitationService(services, hasher=hasher, common=common)
+    services.provide(invitations)
+    services.status_providers.append(invitations.status_lines)
+    services.jobs.append(JobSpec("invitations:sweep", "interval", lambda s: s.get(InvitationService).sweep(),
+                                 {"minutes": 1}))
 
 
 def prepare_database(services: Services) -> None:

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     # Scale-out
     broker_url: str | None = None
 
+    # Contact form, invitations and client accounts
+    contact_rate_limit: int = Field(default=5, ge=1, le=1000)  # accepted messages per IP per hour
+    signup_guess_limit: int = Field(default=10, ge=1, le=10000)  # invalid signup links per IP per hour
+    login_rate_limit: int = Field(default=10, ge=1, le=10000)  # failed sign-ins per IP (and per address) per 15 min
+    client_session_days: int = Field(default=14, ge=1, le=365)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)  # Argon2id parameters
+    password_hash_memory_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
+    password_hash_parallelism: int = Field(default=4, ge=1, le=64)
+    common_passwords_file: Path = REPO_ROOT / "data" / "common-passwords.txt.gz"
+
     @field_validator("secret_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
