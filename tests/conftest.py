@@ -31,8 +31,10 @@ from storage.models import Organization, User
 from tests.fakes import FakeClock, FakeWhatsApp
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("COURRIER_SHARED", REPO.parent / "shared"))
-PAYLOADS = SHARED / "whatsapp-payloads"
+# Reference data from the project's shared folder, copied here so a clone runs on its own.
+DATA = REPO / "tests" / "data"
+PAYLOADS = DATA / "whatsapp-payloads"
+TRIAGE_DEV = DATA / "triage-dev"
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 TEST_KEY = base64.b64encode(b"k" * 32).decode()
