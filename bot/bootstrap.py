@@ -9,6 +9,7 @@ import httpx
 from argon2 import PasswordHasher
 
 from bot.clock import Clock, SystemClock
+from bot.distributed import wire_distribution
 from bot.i18n import Catalog, CatalogError
 from bot.ingest import Ingest
 from bot.router import CommandTable, Dispatcher, Router
@@ -76,6 +77,7 @@ def build_services(
         stranger_handler=answer_stranger,
     )
     wire_invitations(services)
+    wire_distribution(services)
     return services
 
 

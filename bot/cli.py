@@ -102,9 +102,29 @@ def serve(
             "No encryption key configured: secrets at rest need COURRIER_SECRET_KEYS "
             "(generate one with `courrier secrets generate-key`). `make demo` creates a local key file."
         )
+    from bot.distributed import check_distributed, is_distributed  # noqa: PLC0415
+
+    if is_distributed(settings):
+        try:
+            check_distributed(settings)
+        except SettingsError as exc:
+            raise fail(str(exc)) from None
+        _run_web_processes(settings, host, port, workers)
+        return
     if workers != 1:
         raise fail("--workers above 1 needs the distributed mode (COURRIER_BROKER_URL and PostgreSQL).")
     _run_server(settings, host, port)
+
+
+def _run_web_processes(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Distributed mode: N web processes that only verify, store and enqueue."""
+    import uvicorn  # noqa: PLC0415
+
+    with services_for(settings):  # migrate once, before the processes start
+        pass
+    os.environ["COURRIER_SKIP_MIGRATIONS"] = "1"
+    uvicorn.run("bot.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level.lower(), access_log=False, proxy_headers=True)
 
 
 def _run_server(settings: Settings, host: str, port: int) -> None:
@@ -310,6 +330,54 @@ def chat(
 
     with services_for(settings) as services:
         run_chat(services, as_phone)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Processes in this worker.")] = 2,
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "chat,sync,bulk",
+) -> None:
+    """Run a Celery worker (distributed mode): messages, syncs, triage, digests, bulk sends."""
+    from bot.bootstrap import build_services  # noqa: PLC0415
+    from bot.distributed import QUEUES, check_distributed, make_celery, register_tasks  # noqa: PLC0415
+
+    settings = settings_or_exit()
+    try:
+        check_distributed(settings)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    unknown = set(queues.split(",")) - set(QUEUES)
+    if unknown:
+        raise fail(f"unknown queue(s) {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}")
+    configure_logging(settings.log_level)
+    with services_for(settings):  # migrate before taking work
+        pass
+    celery = make_celery(settings)
+    register_tasks(celery, settings, build_services)
+    celery.worker_main(["worker", f"--concurrency={concurrency}", f"--queues={queues}",
+                        f"--loglevel={settings.log_level}", "--without-gossip", "--without-mingle",
+                        "--without-heartbeat"])
+
+
+@app.command()
+def scheduler() -> None:
+    """Run a scheduler candidate (distributed mode): one leader enqueues due work, others stand by."""
+    import signal  # noqa: PLC0415
+
+    from bot.distributed import Enqueuer, LeaderScheduler, check_distributed, make_celery  # noqa: PLC0415
+
+    settings = settings_or_exit()
+    try:
+        check_distributed(settings)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    configure_logging(settings.log_level)
+    with services_for(settings) as services:
+        leader = LeaderScheduler(services, Enqueuer(make_celery(settings)))
+        signal.signal(signal.SIGTERM, lambda *_: leader.stop())
+        signal.signal(signal.SIGINT, lambda *_: leader.stop())
+        typer.echo(f"scheduler candidate {leader.identity} waiting for leadership")
+        leader.run()
 
 
 @app.command()

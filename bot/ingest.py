@@ -40,7 +40,7 @@ class IngestResult:
 class _GroupWriter:
     """One thread that stores the updates of every waiting request in one transaction."""
 
-    def __init__(self, db: Database, clock: Clock, stored: Callable[[], None]) -> None:
+    def __init__(self, db: Database, clock: Clock, stored: Callable[[set[str]], None]) -> None:
         self._db = db
         self._clock = clock
         self._stored = stored
@@ -95,16 +95,19 @@ class _GroupWriter:
             for _, future in batch:
                 future.set_exception(exc)
             return
-        if inserted:
-            self._stored()
+        senders: set[str] = set()
         for request_events, future in batch:
             mine = 0
             for event in request_events:
                 key = (event.kind, event.wa_message_id, event.status)
                 if key in inserted:
                     inserted.discard(key)  # a duplicate in a later request of the same batch is not new
+                    senders.add(event.sender)
                     mine += 1
             future.set_result(mine)
+        # Acknowledge first, then wake whoever processes (in distributed mode that is a broker round trip).
+        if senders:
+            self._stored(senders)
 
 
 class Ingest:
@@ -113,22 +116,26 @@ class Ingest:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[set[str]], None]] = []
         self._writer = _GroupWriter(db, clock, self._notify)
         self.last_post = float("-inf")
 
-    def on_stored(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` (thread-safe) whenever new updates were stored."""
+    def on_stored(self, listener: Callable[[set[str]], None]) -> None:
+        """Call ``listener`` (from any thread) with the senders of newly stored updates."""
         self._listeners.append(listener)
 
-    def off_stored(self, listener: Callable[[], None]) -> None:
+    def off_stored(self, listener: Callable[[set[str]], None]) -> None:
         """Stop calling ``listener``."""
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _notify(self) -> None:
+    def _notify(self, senders: set[str]) -> None:
         for listener in list(self._listeners):
-            listener()
+            try:
+                listener(senders)
+            except Exception:
+                # The updates are stored: a sweep will find them even if this wake-up is lost.
+                log.exception("webhook: could not wake the worker")
 
     @staticmethod
     def parse(raw: bytes) -> tuple[list[NewEvent], int]:
@@ -148,10 +155,10 @@ class Ingest:
         if not events:
             return IngestResult(0, 0, skipped)
         with self._db.write() as session:
-            stored = len(store_events(session, events, self._clock.now()))
-        if stored:
-            self._notify()
-        return IngestResult(stored, len(events) - stored, skipped)
+            inserted = store_events(session, events, self._clock.now())
+        if inserted:
+            self._notify({e.sender for e in events if (e.kind, e.wa_message_id, e.status) in inserted})
+        return IngestResult(len(inserted), len(events) - len(inserted), skipped)
 
     async def receive_async(self, raw: bytes) -> IngestResult:
         """Parse on the event loop, store through the group-commit writer, return once durable."""

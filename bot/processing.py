@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
 STATUS_RETRIES = 3
 
@@ -53,7 +52,8 @@ def process_event(services: Services, event_id: int) -> Outcome:
     """Claim and process one inbound event; failures are retried with backoff, then recorded."""
     now = services.clock.now()
     with services.db.write() as session:
-        if not inbound_repo.claim(session, event_id, now, LEASE):
+        lease = timedelta(seconds=services.settings.lease_seconds)
+        if not inbound_repo.claim(session, event_id, now, lease):
             return Outcome(event_id, processed=False)
     try:
         with services.db.write() as session:

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     templates_dir: Path = REPO_ROOT / "templates"
     sandbox: bool | None = None  # None: on exactly when no WhatsApp token is set
     worker_concurrency: int = Field(default=4, ge=1, le=64)
+    lease_seconds: int = Field(default=120, ge=5, le=3600)  # how long a claimed message is held before another process may take it
     run_worker: bool = True  # off for web processes that only acknowledge (distributed mode, benchmarks)
 
     # WhatsApp Cloud API

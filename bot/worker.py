@@ -48,7 +48,7 @@ class InProcessWorker:
         self.running = False
         self._last_sweep = float("-inf")
 
-    def notify(self) -> None:
+    def notify(self, senders: object = None) -> None:
         """Wake the worker; safe to call from any thread."""
         loop = self._loop
         if loop is not None and not loop.is_closed():

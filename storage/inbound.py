@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -75,15 +75,20 @@ def store_events(session: Session, events: Sequence[NewEvent], now: datetime) ->
     return {(k, m, s) for k, m, s in session.execute(stmt, rows)}
 
 
-def pending_senders(session: Session, now: datetime, limit: int = 200) -> list[str]:
+def pending_senders(
+    session: Session, now: datetime, limit: int = 200, among: Sequence[str] | None = None
+) -> list[str]:
     """Senders whose oldest unfinished event is ready to process, oldest first.
 
     A sender whose oldest event waits for a retry (or is held by a live claim) is not listed:
     their later events wait behind it, in order.
     """
+    unfinished: ColumnElement[bool] = InboundEvent.state.in_(("pending", "processing"))
+    if among is not None:
+        unfinished = and_(unfinished, InboundEvent.sender.in_(list(among)))
     first = (
         select(InboundEvent.sender, func.min(InboundEvent.id).label("first_id"))
-        .where(InboundEvent.state.in_(("pending", "processing")))
+        .where(unfinished)
         .group_by(InboundEvent.sender)
         .subquery()
     )
