@@ -14,7 +14,10 @@ from bot.router import CommandTable, Dispatcher, Router
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
+from handlers import quotes as quotes_feature
 from handlers.account import answer_stranger
+from integrations.mail import MailSenderDirectory
+from integrations.pdf import PdfRenderer, WeasyPrintRenderer
 from integrations.whatsapp import WhatsAppSender
 from integrations.whatsapp_cloud import CloudWhatsApp, default_http_client
 from integrations.whatsapp_sandbox import SandboxWhatsApp
@@ -49,6 +52,8 @@ def build_services(
     whatsapp_transport: httpx.AsyncBaseTransport | None = None,
     db: Database | None = None,
     routers: Sequence[Router] | None = None,
+    mail_directory: MailSenderDirectory | None = None,
+    pdf_renderer: PdfRenderer | None = None,
 ) -> Services:
     """Wire every service from settings; tests pass fakes for the outside world."""
     clock = clock or SystemClock()
@@ -71,6 +76,10 @@ def build_services(
         dispatcher=Dispatcher(table),
         stranger_handler=answer_stranger,
     )
+    if mail_directory is not None:
+        # The mailboxes feature wires its real directory here; tests pass fakes.
+        services.provide(mail_directory, as_type=MailSenderDirectory)
+    quotes_feature.install(services, pdf_renderer or WeasyPrintRenderer())
     return services
 
 
