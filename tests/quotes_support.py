@@ -135,7 +135,7 @@ def add_clients(h: Harness, *clients: ClientFields) -> list[int]:
 
 
 DUPONT = ClientFields(name="Boulangerie Dupont SARL", company="Boulangerie Dupont SARL",
-                      email="contact@boulangerie-dupont.test", city="Lyon", project_type="Automatisation Académias")
+                      email="contact@boulangerie-dupont.fr", city="Lyon", project_type="Automatisation Académias")
 ACADEMIAS = ClientFields(name="Académias", company="Académias", city="Abidjan",
                          mission_context="Industrialiser la production de modules de formation")
 

@@ -62,7 +62,8 @@ EDIT_FIELDS = {
     "contract": ("mission_type", "complexity", "mission_context", "city", "deadline", "project", "email",
                  "language"),
 }
-STRUCTURED = {"budget", "deadline", "email", "lines", "validity", "workflow_steps"}
+STRUCTURED = {"budget", "deadline", "email", "lines", "validity", "workflow_steps", "mission_type", "complexity",
+              "language"}
 CLIENT_FORM = ("name", "company", "email", "phone", "city", "project_type", "mission_context")
 CLIENT_INLINE = ("email", "city")
 SEND_WORDS = {"envoyer", "envoie", "envoi", "send", "ok", "oui", "yes", "go"}
@@ -93,12 +94,22 @@ def explain(ctx: Ctx, exc: Invalid) -> str:
     return ctx.t(exc.key, **exc.params)
 
 
-def defer_to_command(ctx: Ctx, *, structured: bool) -> bool:
-    """True when an answer is really another command (then the command runs and the draft waits)."""
+def defer_to_command(ctx: Ctx, mode: str) -> bool:
+    """True when an answer is really another command (then the command runs and the draft waits).
+
+    ``structured`` answers (amounts, dates, emails, choices) that failed to parse defer to any
+    command; ``free`` text defers when it is a command with at most a few words of arguments
+    (a mission context is a sentence); a client ``name`` defers unless it reads like ``client X``.
+    """
     match = ctx.services.commands.match_text(ctx.inbound.text)
     if match is None:
         return False
-    return structured or not match.args
+    if mode == "structured" or not match.args:
+        return True
+    short = len(match.args.split()) <= 3
+    if mode == "name":
+        return short and not match.command.id.startswith("client.")
+    return short
 
 
 def int_args(text: str, count: int) -> list[int] | None:
@@ -317,12 +328,12 @@ def answer_step(ctx: Ctx) -> HandlerReturn:
     assert draft is not None and ctx.state is not None
     field = ctx.state.step
     structured = field in STRUCTURED
-    if not structured and defer_to_command(ctx, structured=False):
+    if not structured and defer_to_command(ctx, "free"):
         return PASS
     try:
         changes = parse_field(ctx, field, ctx.inbound.text)
     except Invalid as exc:
-        if structured and defer_to_command(ctx, structured=True):
+        if structured and defer_to_command(ctx, "structured"):
             return PASS
         return Result([Text(f"{explain(ctx, exc)}\n{ctx.t('quotes.hint.cancel')}")])
     draft["values"].update(changes)
@@ -336,7 +347,7 @@ for _field in ("mission_context", "workflow_steps", "budget", "deadline", "missi
 @router.step(FLOW, "client")
 def client_step(ctx: Ctx) -> HandlerReturn:
     """The client's name, typed."""
-    if ctx.is_button or defer_to_command(ctx, structured=False):
+    if ctx.is_button or defer_to_command(ctx, "name"):
         return PASS
     draft = draft_of(ctx)
     assert draft is not None
@@ -463,7 +474,7 @@ def client_form_step(ctx: Ctx) -> HandlerReturn:
     data = draft_of(ctx)
     assert data is not None and ctx.state is not None
     field = ctx.state.step.removeprefix("client_")
-    if defer_to_command(ctx, structured=field in ("email", "phone")):
+    if defer_to_command(ctx, "name" if field == "name" else "free"):
         return PASS
     from handlers.quotes.clients import clean_field
 
@@ -719,13 +730,13 @@ def edit_step(ctx: Ctx) -> HandlerReturn:
     assert data is not None
     field = str(data.get("field"))
     structured = field in STRUCTURED
-    if not structured and defer_to_command(ctx, structured=False):
+    if not structured and defer_to_command(ctx, "free"):
         return PASS
     quote = editable_draft(ctx, int(data["quote_id"]))
     try:
         changes = parse_field(ctx, field, ctx.inbound.text)
     except Invalid as exc:
-        if structured and defer_to_command(ctx, structured=True):
+        if structured and defer_to_command(ctx, "structured"):
             return PASS
         return Result([Text(f"{explain(ctx, exc)}\n{ctx.t('quotes.hint.cancel')}")])
     return apply_change(ctx, quote, changes)
@@ -742,7 +753,7 @@ def email_step(ctx: Ctx) -> HandlerReturn:
     try:
         email = parse_email(ctx.inbound.text)
     except Invalid as exc:
-        if defer_to_command(ctx, structured=True):
+        if defer_to_command(ctx, "structured"):
             return PASS
         return Result([Text(f"{explain(ctx, exc)}\n{ctx.t('quotes.hint.cancel')}")])
     service = svc(ctx)

@@ -454,9 +454,8 @@ class QuoteService:
         to = quote.recipient_email or self.t("quotes.preview.no_email", lang)
         body = self.t("quotes.preview.body", lang, kind=kind, number=quote.number, client=client, to=to,
                       total=fmt.money(Decimal(quote.total_cents) / 100))
-        if note:
-            body = f"{note}\n\n{body}"
         return [
+            *([Text(note)] if note else []),
             Document(filename, pdf, caption=caption),
             Buttons(body, (
                 Button(f"quote:send:{quote.id}:{quote.revision}", self.t("quotes.button.send", lang)),
