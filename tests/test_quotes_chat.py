@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from handlers.quotes.clients import ClientFields
 from handlers.quotes.service import QuoteService
 from integrations.mail import (
     MailboxNeedsRelink,
@@ -17,10 +18,9 @@ from integrations.mail import (
     TransientMailError,
 )
 from integrations.pdf import PdfRenderer, WeasyPrintRenderer
-from integrations.whatsapp import Buttons, Document, ListMessage, Text
+from integrations.whatsapp import Buttons, ListMessage, Text
 from tests.conftest import Harness
 from tests.fakes import FakeMailDirectory
-from handlers.quotes.clients import ClientFields
 from tests.quotes_support import (
     ACADEMIAS,
     DUPONT,
@@ -94,7 +94,7 @@ def test_a_quote_from_the_first_words_to_the_clients_inbox(app: Harness, mail: F
                      "Production", "Diffusion", "12 500,00 €", "13/12/2026", "DEV-2026-0001",
                      "Émis le 20 novembre 2026", "Valable jusqu'au 20 décembre 2026", "15 000,00 €"):
         assert expected in text, expected
-    body = squash([s for s in preview if isinstance(s.message, Buttons)][0].text)
+    body = squash(next(s for s in preview if isinstance(s.message, Buttons)).text)
     assert "contact@boulangerie-dupont.fr" in body and "15 000,00 € TTC" in body
     assert set(buttons_of(preview)) == {"Envoyer", "Modifier", "Annuler"}
     [draft] = quotes(app)

@@ -24,7 +24,8 @@ FIELDS = ("name", "company", "email", "phone", "city", "project_type", "mission_
 LIMITS = {"name": 200, "company": 200, "email": 320, "phone": 32, "city": 120, "project_type": 200,
           "mission_context": 4000}
 STOP_WORDS = {"a", "au", "aux", "le", "la", "les", "l", "de", "du", "des", "d", "et", "the", "of", "and", "for",
-              "pour", "to", "chez", "client", "cliente", "sarl", "sas", "sa", "eurl", "sasu", "ltd", "inc"}
+              "pour", "to", "chez", "client", "cliente"}
+LEGAL_FORMS = {"sarl", "sas", "sa", "eurl", "sasu", "sci", "ltd", "inc", "llc", "gmbh", "suarl", "ei"}
 
 
 @dataclass
@@ -115,17 +116,19 @@ def _words(text: str) -> list[str]:
 
 
 def find_clients(session: Session, org_id: int, query: str) -> Lookup:
-    """Clients whose name, company or email match every word of the query (case, accents, partial words)."""
+    """Clients whose name, company or email match every word of the query (case, accents, partial words).
+
+    Legal forms (SARL, SAS…) narrow the search when they match, and are ignored when they do not.
+    """
     words = _words(query)
     meaningful = [w for w in words if w not in STOP_WORDS] or words
     if not meaningful:
         return Lookup([])
-    found = []
-    for client in candidates(session, org_id, meaningful):
-        haystack = _words(f"{client.name} {client.company}")
-        email = (client.email or "").lower()
-        if all(any(h.startswith(w) for h in haystack) or email.startswith(w) for w in meaningful):
-            found.append(client)
+    found = _matching(session, org_id, meaningful)
+    without_forms = [w for w in meaningful if w not in LEGAL_FORMS]
+    if not found and without_forms and len(without_forms) < len(meaningful):
+        meaningful = without_forms
+        found = _matching(session, org_id, meaningful)
     if found:
         target = fold(query)
 
@@ -135,6 +138,16 @@ def find_clients(session: Session, org_id: int, query: str) -> Lookup:
 
         return Lookup(sorted(found, key=rank))
     return Lookup([], _suggest(session, org_id, meaningful))
+
+
+def _matching(session: Session, org_id: int, words: list[str]) -> list[Client]:
+    found = []
+    for client in candidates(session, org_id, words):
+        haystack = _words(f"{client.name} {client.company}")
+        email = (client.email or "").lower()
+        if all(any(h.startswith(w) for h in haystack) or email.startswith(w) for w in words):
+            found.append(client)
+    return found
 
 
 def _suggest(session: Session, org_id: int, words: list[str], limit: int = 5) -> list[Client]:
