@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from bot.settings import REPO_ROOT
-from handlers.quotes.documents import DocumentInput, DocumentTemplates, Formatter, TemplateProblem, compute_totals
+from handlers.quotes.documents import (
+    DocumentInput,
+    DocumentTemplates,
+    Formatter,
+    TemplateProblem,
+    compute_totals,
+)
 from handlers.quotes.parsing import LineItem
 from handlers.quotes.settings import DocumentSettings
 from integrations.pdf import WeasyPrintRenderer
