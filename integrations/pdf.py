@@ -7,6 +7,7 @@ was given (templates, an organization's own folder, its logo) and ``data:`` URIs
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,7 +33,13 @@ def _inside(path: Path, roots: Sequence[Path]) -> bool:
 
 
 class WeasyPrintRenderer:
-    """Renders with WeasyPrint (Pango and fonts from the system)."""
+    """Renders with WeasyPrint (Pango and fonts from the system), one document at a time.
+
+    WeasyPrint does not promise thread safety (fontconfig and Pango state are shared), and the
+    chat's job runner and the API render from different threads: a lock serializes them.
+    """
+
+    _lock = threading.Lock()
 
     def render(self, html: str, *, base_dir: Path, allowed_dirs: Sequence[Path] = ()) -> bytes:
         """The PDF bytes of ``html``."""
@@ -54,12 +61,13 @@ class WeasyPrintRenderer:
                 return super().fetch(url, headers)
 
         try:
-            document = HTML(
-                string=html,
-                base_url=base_dir.resolve().as_uri() + "/",
-                url_fetcher=LocalFetcher(allowed_protocols=("file", "data")),
-            )
-            pdf = document.write_pdf()
+            with self._lock:
+                document = HTML(
+                    string=html,
+                    base_url=base_dir.resolve().as_uri() + "/",
+                    url_fetcher=LocalFetcher(allowed_protocols=("file", "data")),
+                )
+                pdf = document.write_pdf()
         except Exception as exc:
             raise PdfRenderError(f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(pdf, bytes):

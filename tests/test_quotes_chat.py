@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -14,15 +16,18 @@ from integrations.mail import (
     MailboxNeedsRelink,
     MailSenderDirectory,
     NoLinkedMailbox,
+    OutgoingEmail,
     PermanentSendError,
+    SentReceipt,
     TransientMailError,
 )
 from integrations.pdf import PdfRenderer, WeasyPrintRenderer
 from integrations.whatsapp import Buttons, ListMessage, Text
-from tests.conftest import Harness
+from tests.conftest import Harness, button_message
 from tests.fakes import FakeMailDirectory
 from tests.quotes_support import (
     ACADEMIAS,
+    DIGITS,
     DUPONT,
     PHONE,
     add_clients,
@@ -37,6 +42,7 @@ from tests.quotes_support import (
     rows_of,
     run_jobs,
     say,
+    settle,
     setup_org,
     squash,
     texts,
@@ -500,3 +506,50 @@ def test_decimal_budget_is_kept_exactly(app: Harness) -> None:
     assert Decimal(row.data["budget"]) == Decimal("0.10") and row.total_cents == 12
     assert isinstance(app.whatsapp.outbox[-1].message, Buttons)
     assert not any(isinstance(s.message, Text) and "Désolé" in s.text for s in app.whatsapp.outbox)
+
+
+def test_a_send_waiting_for_a_retry_can_still_be_cancelled(app: Harness, mail: FakeMailDirectory) -> None:
+    preview = quote_until_preview(app)
+    mail.mail.failures.append(TransientMailError("421 try later"))
+    press(app, buttons_of(preview)["Envoyer"], "Envoyer")
+    assert "Le brouillon du devis DEV-2026-0001 est annulé" in texts(press(app, "quote:cancel:1", "Annuler"))[0]
+    app.clock.advance(minutes=5)
+    run_jobs(app)
+    assert mail.mail.sent == [] and quotes(app)[0].status == "cancelled" and quotes(app)[0].job is None
+
+
+@dataclass
+class BlockingMail:
+    """A mailbox whose send waits until the test lets it go."""
+
+    address: str = "contact@atelier-demo.test"
+    sent: list[OutgoingEmail] = field(default_factory=list)
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def send(self, email: OutgoingEmail) -> SentReceipt:
+        self.entered.set()
+        assert self.release.wait(30)
+        self.sent.append(email)
+        return SentReceipt(email.message_id)
+
+    def find_sent(self, message_id: str) -> bool:
+        return False
+
+
+def test_nothing_changes_a_document_while_it_is_leaving(start: Callable[..., Harness]) -> None:
+    blocking = BlockingMail()
+    app = start(directory=FakeMailDirectory(mail=blocking))  # type: ignore[arg-type]
+    preview = quote_until_preview(app)
+    app.post(button_message(buttons_of(preview)["Envoyer"], "Envoyer", phone=DIGITS))
+    app.drain()
+    assert blocking.entered.wait(30)
+    before = len(app.whatsapp.outbox)
+    for reply_id in (buttons_of(preview)["Modifier"], "quote:cancel:1", buttons_of(preview)["Envoyer"]):
+        app.post(button_message(reply_id, "…", phone=DIGITS))
+        app.drain()
+    assert texts(app.whatsapp.outbox[before:]) == ["L'envoi de DEV-2026-0001 est déjà en cours."] * 3
+    blocking.release.set()
+    settle(app)
+    assert texts(app.whatsapp.outbox)[-1].startswith("✅ Le devis DEV-2026-0001 est parti")
+    assert len(blocking.sent) == 1 and quotes(app)[0].status == "sent"

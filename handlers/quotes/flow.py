@@ -316,6 +316,9 @@ def finish(ctx: Ctx, draft: dict[str, Any], client: Client) -> HandlerReturn:
                                         today=service.today(ctx.user))
     except SettingsProblem as exc:
         return Result([Text(ctx.t("quotes.error.settings", reason=str(exc)))])
+    city = draft["values"].get("city")
+    if draft["kind"] == "contract" and city and not client.city:
+        update_client(ctx.session, client, {"city": city}, ctx.now)  # asked once, remembered
     service.request_job(ctx.session, quote, "render", user_id=ctx.user.id, lang=ctx.lang)
     return Result([], next=state(ctx, "preview", {"quote_id": quote.id}))
 
@@ -576,6 +579,8 @@ def editable_draft(ctx: Ctx, quote_id: int, revision: int | None = None) -> Quot
         raise Invalid("quotes.error.cancelled", number=quote.number)
     if quote.status != "draft":
         raise Invalid("quotes.error.already_sent", number=quote.number, to=quote.sent_to or "?")
+    if svc(ctx).sending_now(quote):
+        raise Invalid("quotes.send.in_progress", number=quote.number)
     if revision is not None and revision != quote.revision:
         raise Invalid("quotes.error.outdated", number=quote.number)
     return quote
@@ -583,8 +588,6 @@ def editable_draft(ctx: Ctx, quote_id: int, revision: int | None = None) -> Quot
 
 def request_send(ctx: Ctx, quote: Quote) -> HandlerReturn:
     """Ask for the email if missing, else start sending in the background."""
-    if quote.job == "send":
-        return Text(ctx.t("quotes.send.in_progress", number=quote.number))
     if not quote.recipient_email:
         client = quote.data.get("client", {}).get("name", "")
         return Result([Text(ctx.t("quotes.ask.email_for_send", client=client))],

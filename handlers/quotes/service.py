@@ -81,6 +81,7 @@ class SendOutcome:
     """What a send attempt ended with, for the chat and the API to explain."""
 
     kind: str  # sent | no_email | no_mailbox | relink | refused | retry | not_configured | failed | not_draft
+    #          | in_progress (API only)
     detail: str = ""
     address: str = ""
     recipient: str = ""
@@ -290,8 +291,36 @@ class QuoteService:
         now = self.services.clock.now()
         quote.status, quote.status_changed_at, quote.updated_at = status, now, now
         if status == "cancelled":
-            quote.job = None
+            JobRunner.clear(quote)
         log.info("quotes: %s is now %s", quote.id, status)
+
+    def sending_now(self, quote: Quote) -> bool:
+        """True while a runner holds the document's send job (the email may be leaving right now)."""
+        lease = quote.job_lease_until
+        return quote.job == "send" and lease is not None and lease > self.services.clock.now()
+
+    def send_now(self, quote_id: int) -> SendOutcome:
+        """Render and send at once (the API), holding the document's job lease so nothing else sends it."""
+        now = self.services.clock.now()
+        token = uuid.uuid4().hex
+        with self.services.db.write() as session:
+            quote = session.get(Quote, quote_id)
+            if quote is None:
+                return SendOutcome("not_draft", detail="unknown")
+            if self.sending_now(quote):
+                return SendOutcome("in_progress")
+            quote.job, quote.job_token, quote.job_user_id = "send", token, None
+            quote.job_not_before, quote.job_lease_until = None, now + LEASE
+        try:
+            rendered = self.render(quote_id)
+            if not rendered.ok:
+                return SendOutcome("failed", detail=rendered.error or "the document changed meanwhile")
+            return self.deliver(quote_id)
+        finally:
+            with self.services.db.write() as session:
+                quote = session.get(Quote, quote_id)
+                if quote is not None and quote.job_token == token:
+                    JobRunner.clear(quote)
 
     def request_job(self, session: Session, quote: Quote, job: str, *, user_id: int | None, lang: str) -> None:
         """Ask the runner to render or send this document once the transaction commits."""
@@ -590,14 +619,15 @@ class JobRunner:
             self._notify(session, quote, self.service.outcome_messages(
                 quote, SendOutcome("failed", detail=self.service.t("quotes.problem.internal", self._lang(quote))),
                 self._lang(quote)))
-            self._clear(quote)
+            self.clear(quote)
         services.outbox_changed()
 
     def _lang(self, quote: Quote) -> str:
         return quote.job_language or quote.language
 
     @staticmethod
-    def _clear(quote: Quote) -> None:
+    def clear(quote: Quote) -> None:
+        """Forget the document's job."""
         quote.job = quote.job_token = quote.job_not_before = quote.job_lease_until = None
         quote.job_attempts = 0
 
@@ -644,5 +674,5 @@ class JobRunner:
                         conversation.clear(session, user_id)
             if notify:
                 self._notify(session, quote, messages)
-                self._clear(quote)
+                self.clear(quote)
         services.outbox_changed()

@@ -36,6 +36,7 @@ SEND_ERRORS = {
     "not_configured": (503, "mail_not_configured"),
     "failed": (500, "document_failed"),
     "not_draft": (409, "not_a_draft"),
+    "in_progress": (409, "send_in_progress"),
 }
 OPERATOR_ONLY = ("template_dir", "logo")
 
@@ -192,8 +193,7 @@ def patch_client_api(client_id: int, body: ClientPatch, org: AdminOrg, services:
 # ------------------------------------------------------------------ documents
 
 
-def _values(body: SendQuoteIn | SendContractIn, client: Client, org: Organization, lang: str,
-            today: date) -> dict[str, Any]:
+def _values(body: SendQuoteIn | SendContractIn, org: Organization, lang: str, today: date) -> dict[str, Any]:
     """The document's variables: the body's overrides over the client's own details."""
     values: dict[str, Any] = {"mission_context": body.mission_context, "project": body.project}
     if body.deadline:
@@ -227,7 +227,7 @@ def _create_and_send(kind: str, body: SendQuoteIn | SendContractIn, org: AdminOr
             client = get_client(session, org.id, body.client_id)
             if client is None:
                 return problem(services, 404, "unknown_client", message="no client with this id")
-            values = fill_defaults(kind, _values(body, client, db_org, lang, today), client,
+            values = fill_defaults(kind, _values(body, db_org, lang, today), client,
                                    load_settings(db_org), today)
             missing = missing_fields(kind, values)
             if missing:
@@ -247,11 +247,7 @@ def _create_and_send(kind: str, body: SendQuoteIn | SendContractIn, org: AdminOr
 
 
 def _render_and_send(services: ServicesDep, service: QuoteService, quote_id: int, number: str) -> Any:
-    rendered = service.render(quote_id)
-    if not rendered.ok:
-        return problem(services, 500, "document_failed", message=rendered.error or "rendering failed",
-                       quoteId=quote_id, number=number)
-    outcome = service.deliver(quote_id)
+    outcome = service.send_now(quote_id)
     with services.db.session() as session:
         quote = session.get(Quote, quote_id)
         assert quote is not None
@@ -270,6 +266,7 @@ def _send_problem(services: ServicesDep, outcome: SendOutcome, quote: Quote) -> 
         "retry": f"the mail provider is unavailable for now: {outcome.detail}",
         "not_configured": "sending email is not configured on this server",
         "not_draft": f"{quote.number} is {quote.status}, not a draft",
+        "in_progress": f"{quote.number} is being sent right now",
     }
     response = problem(services, status, code, message=messages.get(outcome.kind, outcome.detail),
                        quoteId=quote.id, number=quote.number, quoteStatus=quote.status)
