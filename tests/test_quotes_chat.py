@@ -318,6 +318,8 @@ def test_several_matches_give_a_list_and_none_offers_to_create(app: Harness) -> 
     rows = rows_of(listing)
     assert {"Boulangerie Dupont SARL", "Dupont Immobilier", "➕ Nouveau client"} == set(rows)
     assert "contexte de la mission" in texts(choose(app, rows["Dupont Immobilier"]))[0]
+    assert "étapes du workflow" in texts(say(app, "Devis et factures automatiques"))[0]  # an answer
+    say(app, "annuler")
 
     offer = say(app, "devis Martin Traiteur")
     assert texts(offer)[0].startswith("Je ne trouve aucun client « Martin Traiteur »")
@@ -553,3 +555,16 @@ def test_nothing_changes_a_document_while_it_is_leaving(start: Callable[..., Har
     settle(app)
     assert texts(app.whatsapp.outbox)[-1].startswith("✅ Le devis DEV-2026-0001 est parti")
     assert len(blocking.sent) == 1 and quotes(app)[0].status == "sent"
+
+
+def test_removing_the_lines_needs_a_budget(app: Harness) -> None:
+    preview = quote_until_preview(app)
+    rows = rows_of(press(app, buttons_of(preview)["Modifier"]))
+    choose(app, rows["Lignes du devis"])
+    updated = say(app, "Audit ; 1 ; 500")
+    rows = rows_of(press(app, buttons_of(updated)["Modifier"]))
+    choose(app, rows["Lignes du devis"])
+    assert texts(say(app, "aucune"))[0].startswith("Sans lignes, le devis a besoin d'un budget")
+    choose(app, rows["Budget"])
+    assert "700,00 €" in pdf_text(documents(say(app, "700"))[0].content)
+    assert quotes(app)[0].data.get("lines") is None and quotes(app)[0].revision == 3

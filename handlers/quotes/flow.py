@@ -98,18 +98,18 @@ def defer_to_command(ctx: Ctx, mode: str) -> bool:
     """True when an answer is really another command (then the command runs and the draft waits).
 
     ``structured`` answers (amounts, dates, emails, choices) that failed to parse defer to any
-    command; ``free`` text defers when it is a command with at most a few words of arguments
-    (a mission context is a sentence); a client ``name`` defers unless it reads like ``client X``.
+    command; ``free`` text only to a bare command (``statut``, ``devis liste``): a mission
+    context may well start with "Devis et factures…"; a client ``name`` defers to a command with
+    a few words of arguments unless it reads like ``client X``.
     """
     match = ctx.services.commands.match_text(ctx.inbound.text)
     if match is None:
         return False
     if mode == "structured" or not match.args:
         return True
-    short = len(match.args.split()) <= 3
     if mode == "name":
-        return short and not match.command.id.startswith("client.")
-    return short
+        return len(match.args.split()) <= 3 and not match.command.id.startswith("client.")
+    return False
 
 
 def int_args(text: str, count: int) -> list[int] | None:
@@ -259,8 +259,8 @@ def question(ctx: Ctx, kind: str, field: str, client: str, quote_id: int | None 
         if field == "complexity":
             settings = load_settings(ctx.org)
             fmt = Formatter(ctx.lang, settings.currency)
-            grid = "\n".join(f"• {ctx.t(f'quotes.complexity.{c}')} : {fmt.money(settings.complexity_prices[c])}"
-                             for c in COMPLEXITIES)
+            grid = "\n".join("• " + ctx.t("clients.field_line", label=ctx.t(f"quotes.complexity.{c}"),
+                                           value=fmt.money(settings.complexity_prices[c])) for c in COMPLEXITIES)
             body = f"{body}\n{grid}"
         buttons = tuple(Button(f"{prefix}:{value}", ctx.t(f"quotes.choice.{field}.{value}"))
                         for value in CHOICES[field])
@@ -838,7 +838,7 @@ def mark(ctx: Ctx, status: str) -> HandlerReturn:
     return Text(ctx.t(f"quotes.mark.{status}", kind=kind_label(ctx, quote.kind), number=quote.number))
 
 
-@router.command("quote.accepted", fr=("devis accepte", "devis signe", "contrat accepte", "contrat signe"),
+@router.command("quote.accepted", fr=("devis accepté", "devis signé", "contrat accepté", "contrat signé"),
                 en=("quote accepted", "contract accepted", "contract signed"),
                 help_fr="marquer un devis accepté : *devis accepté DEV-2026-0001*",
                 help_en="mark a quote accepted: *quote accepted DEV-2026-0001*")
@@ -847,7 +847,7 @@ def quote_accepted(ctx: Ctx) -> HandlerReturn:
     return mark(ctx, "accepted")
 
 
-@router.command("quote.declined", fr=("devis refuse", "contrat refuse"),
+@router.command("quote.declined", fr=("devis refusé", "contrat refusé"),
                 en=("quote declined", "quote rejected", "contract declined"),
                 help_fr="marquer un devis refusé : *devis refusé DEV-2026-0001*",
                 help_en="mark a quote declined: *quote declined DEV-2026-0001*")

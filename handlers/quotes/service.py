@@ -255,6 +255,8 @@ class QuoteService:
         """Change variables of a draft: a new revision whose PDF must be rendered again."""
         if quote.status != "draft":
             raise Invalid("quotes.error.not_draft", number=quote.number)
+        if "lines" in changes and not changes["lines"] and quote.data.get("budget") is None:
+            raise Invalid("quotes.invalid.lines_need_budget")
         org = session.get(Organization, quote.org_id)
         assert org is not None
         settings = load_settings(org)
