@@ -16,10 +16,13 @@ from bot.router import CommandTable, Dispatcher, Router
 from bot.services import JobSpec, Services
 from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
+from handlers import quotes as quotes_feature
 from handlers.account import answer_stranger
 from handlers.invitations.lookups import ClientDirectory, NoClientDirectory, NoQuoteLookup, QuoteLookup
 from handlers.invitations.rules import CommonPasswords
 from handlers.invitations.service import InvitationService
+from integrations.mail import MailSenderDirectory
+from integrations.pdf import PdfRenderer, WeasyPrintRenderer
 from integrations.whatsapp import WhatsAppSender
 from integrations.whatsapp_cloud import CloudWhatsApp, default_http_client
 from integrations.whatsapp_sandbox import SandboxWhatsApp
@@ -54,6 +57,8 @@ def build_services(
     whatsapp_transport: httpx.AsyncBaseTransport | None = None,
     db: Database | None = None,
     routers: Sequence[Router] | None = None,
+    mail_directory: MailSenderDirectory | None = None,
+    pdf_renderer: PdfRenderer | None = None,
 ) -> Services:
     """Wire every service from settings; tests pass fakes for the outside world."""
     clock = clock or SystemClock()
@@ -78,6 +83,10 @@ def build_services(
     )
     wire_invitations(services)
     wire_distribution(services)
+    if mail_directory is not None:
+        # The mailboxes feature wires its real directory here; tests pass fakes.
+        services.provide(mail_directory, as_type=MailSenderDirectory)
+    quotes_feature.install(services, pdf_renderer or WeasyPrintRenderer())
     return services
 
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     gemini_model: str = "gemini-2.5-flash"
     gemini_api_url: str | None = None
 
+    # Quotes and contracts
+    quote_draft_hours: int = Field(default=72, ge=1, le=24 * 30)
+
     # Scale-out
     broker_url: str | None = None
 

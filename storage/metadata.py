@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage import invitations, models
+from storage import invitations, models, quotes
 from storage.models import Base
 
 metadata = Base.metadata
 
-__all__ = ["invitations", "metadata", "models"]
+__all__ = ["invitations", "metadata", "models", "quotes"]
