@@ -18,7 +18,8 @@ from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
 from handlers import quotes as quotes_feature
 from handlers.account import answer_stranger
-from handlers.invitations.lookups import ClientDirectory, NoClientDirectory, NoQuoteLookup, QuoteLookup
+from handlers.quotes.lookups import QuotesClientDirectory, QuotesQuoteLookup
+from handlers.invitations.lookups import ClientDirectory, QuoteLookup
 from handlers.invitations.rules import CommonPasswords
 from handlers.invitations.service import InvitationService
 from integrations.mail import MailSenderDirectory
@@ -91,11 +92,10 @@ def build_services(
 
 
 def wire_invitations(services: Services) -> None:
-    """Invitations and client accounts, with the quotes feature's lookups absent until it lands."""
+    """Invitations and client accounts; known clients and sent quotes come from the quotes feature."""
     settings = services.settings
-    # Replace these two with the quotes feature's implementations when it is merged.
-    services.provide(NoClientDirectory(), as_type=ClientDirectory)
-    services.provide(NoQuoteLookup(), as_type=QuoteLookup)
+    services.provide(QuotesClientDirectory(), as_type=ClientDirectory)
+    services.provide(QuotesQuoteLookup(services.catalog), as_type=QuoteLookup)
     try:
         common = CommonPasswords.load(settings.common_passwords_file)
     except OSError as exc:

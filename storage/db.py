@@ -53,10 +53,15 @@ class PriorityLock:
         self._cond = threading.Condition()
         self._held = False
         self._urgent_waiting = 0
+        self._owner: int | None = None
 
     @contextmanager
     def hold(self, urgent: bool) -> Iterator[None]:
         """Hold the lock; urgent callers overtake non-urgent ones in the queue."""
+        me = threading.get_ident()
+        if self._owner == me:
+            # Waiting here would never end: say so instead of hanging.
+            raise RuntimeError("nested write transaction on SQLite in the same thread")
         with self._cond:
             if urgent:
                 self._urgent_waiting += 1
@@ -67,11 +72,13 @@ class PriorityLock:
                 if urgent:
                     self._urgent_waiting -= 1
             self._held = True
+            self._owner = me
         try:
             yield
         finally:
             with self._cond:
                 self._held = False
+                self._owner = None
                 self._cond.notify_all()
 
 

@@ -140,10 +140,18 @@ def test_a_second_invitation_to_the_same_address_is_refused_while_one_is_pending
         f"Pour l'envoyer à nouveau avec un nouveau lien : *renvoyer invitation {row.id}*."]
 
 
-def test_inviting_a_known_client_by_name_needs_the_quotes_feature(h: Harness) -> None:
-    assert bodies(say(h, "inviter Dupont")) == [
-        "La recherche de clients par nom n'est pas encore disponible, je ne peux pas trouver « Dupont ». "
-        "Invitez par adresse : *inviter jean@exemple.fr*."]
+@pytest.mark.postgres
+def test_inviting_a_client_of_the_quotes_feature_by_name(h: Harness, mail: FakeMailDirectory) -> None:
+    from handlers.quotes.clients import create_client, validate_client
+
+    org_id = h.org().id
+    with h.services.db.write() as session:
+        create_client(session, org_id, validate_client({
+            "name": "Boulangerie Dupont SARL", "email": "commandes@boulangerie-dupont.fr", "city": "Abidjan"}),
+            h.clock.now())
+    say(h, "inviter dupont")
+    assert mail.mail.sent[0].to == ("commandes@boulangerie-dupont.fr",)
+    assert bodies(say(h, "inviter Inconnu"))[0].startswith("Je ne connais pas de client « Inconnu »")
 
 
 class Clients:
