@@ -1,0 +1,458 @@
+"""Parse raw RFC 5322 / MIME messages into a plain, typed value object; never raises."""
+
+from __future__ import annotations
+
+import email
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage, Message
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from html.parser import HTMLParser
+from types import MappingProxyType
+
+__all__ = ["Attachment", "ParsedEmail", "html_to_text", "parse_email"]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A non-body MIME part: its declared name, type and decoded size in bytes."""
+
+    filename: str | None
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    """What the triage and the handlers need from one message, already decoded."""
+
+    message_id: str | None
+    subject: str
+    from_name: str
+    from_addr: str
+    reply_to: tuple[str, ...]
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    date: datetime | None
+    headers: Mapping[str, str]
+    text: str
+    attachments: tuple[Attachment, ...]
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    size: int
+    warnings: tuple[str, ...] = field(default=())
+
+
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "center", "dd", "div", "dl", "dt",
+        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+        "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody",
+        "tfoot", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+_SKIP_TAGS = frozenset({"script", "style", "head", "title", "noscript", "template", "svg"})
+_VOID_TAGS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t\r\f\v\xa0\u2007\u202f\u200b]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_MSGID = re.compile(r"<[^<>\s]*>")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
+_SURROGATES = re.compile(r"[\udc80-\udcff]")
+
+
+class _TextExtractor(HTMLParser):
+    """Collects readable text from HTML, one line per block element."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip_depth = 0
+        self._hidden: list[str] = []
+        self._pre = 0
+        self._href: str | None = None
+        self._link_text: list[str] = []
+        self._first_cell = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._skip_depth:
+            self._skip_depth += tag in _SKIP_TAGS
+            return
+        if self._hidden:
+            if tag == self._hidden[-1]:
+                self._hidden.append(tag)
+            return
+        if tag in _SKIP_TAGS:
+            self._skip_depth += 1
+            return
+        style = next((v for k, v in attrs if k == "style" and v), "")
+        if style and tag not in _VOID_TAGS and _HIDDEN_STYLE.search(style):
+            self._hidden.append(tag)
+            return
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "li":
+            self.parts.append("\n- ")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+            self._first_cell = True
+        elif tag in ("td", "th"):
+            self.parts.append(" " if self._first_cell else " | ")
+            self._first_cell = False
+        elif tag == "img":
+            alt = next((v for k, v in attrs if k == "alt" and v), "")
+            if alt:
+                self.parts.append(f" {alt} ")
+        elif tag == "a":
+            self._href = next((v for k, v in attrs if k == "href" and v), None)
+            self._link_text = []
+        if tag == "pre":
+            self._pre += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._hidden:
+            if tag == self._hidden[-1]:
+                self._hidden.pop()
+            return
+        if self._skip_depth:
+            if tag in _SKIP_TAGS:
+                self._skip_depth -= 1
+            return
+        if tag == "a" and self._href is not None:
+            href = self._href.strip()
+            shown = "".join(self._link_text)
+            if href.lower().startswith(("http://", "https://")) and href not in shown:
+                self.parts.append(f" <{href}>")
+            self._href = None
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        if tag == "pre" and self._pre:
+            self._pre -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._skip_depth or self._hidden:
+            return
+        if not self._pre:
+            data = _SPACES.sub(" ", data.replace("\n", " "))
+        if self._href is not None:
+            self._link_text.append(data)
+        self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Convert HTML to readable plain text: no script/style, block elements on their own lines."""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient; this guards against pathological input only
+        return _tidy(re.sub(r"<[^>]*>", " ", html))
+    return _tidy("".join(parser.parts))
+
+
+def _tidy(text: str) -> str:
+    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _fix_surrogates(value: str) -> str:
+    """Re-decode raw 8-bit header bytes that the parser kept as surrogate escapes."""
+    if not _SURROGATES.search(value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
+
+
+def _header(msg: Message, name: str, warnings: list[str]) -> str | None:
+    """One header as decoded text, or None; parse problems become warnings."""
+    try:
+        value = msg.get(name)
+    except Exception as exc:
+        warnings.append(f"header {name}: {type(exc).__name__}")
+        raw = _raw_header(msg, name)
+        return None if raw is None else _fix_surrogates(str(raw))
+    if value is None:
+        return None
+    for defect in getattr(value, "defects", ()):
+        warnings.append(f"header {name}: {type(defect).__name__}")
+    return _fix_surrogates(str(value))
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    for key, value in msg._headers:  # the raw (name, value) pairs, before header-class parsing
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def _addresses(msg: Message, name: str, warnings: list[str]) -> list[tuple[str, str]]:
+    """(display name, lower-cased address) pairs of an address header."""
+    try:
+        value = msg.get(name)
+        if value is None:
+            return []
+        groups = getattr(value, "addresses", None)
+        if groups is not None:
+            pairs = [(_fix_surrogates(a.display_name), _fix_surrogates(a.addr_spec)) for a in groups]
+            if any(addr and addr != "<>" for _, addr in pairs):
+                return [(n, a.lower()) for n, a in pairs if a and a != "<>"]
+    except Exception as exc:
+        warnings.append(f"header {name}: {type(exc).__name__}")
+    raw = _raw_header(msg, name)
+    if raw is None:
+        return []
+    return [(_fix_surrogates(n), _fix_surrogates(a).lower()) for n, a in getaddresses([raw]) if a]
+
+
+def _date(msg: Message, warnings: list[str]) -> datetime | None:
+    raw = _raw_header(msg, "date")
+    if raw is None:
+        return None
+    try:
+        parsed = parsedate_to_datetime(" ".join(raw.split()))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        warnings.append("unparseable Date header")
+        return None
+    if parsed.tzinfo is None:
+        warnings.append("Date header without time zone; assumed UTC")
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
+    if disposition == "attachment":
+        return True
+    if part.get_content_maintype() in ("text", "multipart", "message"):
+        return bool(part.get_filename()) and disposition != "inline" and part.get_content_subtype() not in ("plain", "html")
+    return True
+
+
+def _payload_bytes(part: Message, warnings: list[str]) -> bytes:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception as exc:
+        warnings.append(f"undecodable {part.get_content_type()} part: {type(exc).__name__}")
+        return b""
+    if isinstance(payload, bytes):
+        return payload
+    return b""
+
+
+def _decode_text(part: Message, warnings: list[str]) -> str:
+    """Decode a text part with its declared charset, falling back sensibly and saying so."""
+    data = _payload_bytes(part, warnings)
+    charset = part.get_content_charset()
+    if charset is None and part.get_content_subtype() == "html":
+        found = _META_CHARSET.search(data[:4096])
+        charset = found.group(1).decode("ascii", "replace").lower() if found else None
+    charset = (charset or "us-ascii").lower()
+    if charset in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
+        # Browsers treat these labels as windows-1252; "us-ascii" mail often carries 8-bit text.
+        try:
+            return data.decode("ascii")
+        except UnicodeDecodeError:
+            pass
+        if charset in ("us-ascii", "ascii"):
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("cp1252", "replace")
+            warnings.append("8-bit text in a us-ascii part")
+            return text
+        return data.decode("cp1252", "replace")
+    try:
+        return data.decode(charset)
+    except LookupError:
+        warnings.append(f"unknown charset {charset!r}")
+    except UnicodeDecodeError:
+        warnings.append(f"text not valid in declared charset {charset!r}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+_ICAL_LINE = re.compile(r"^([A-Z-]+)(?:;[^:\r\n]*)?:(.*)$", re.MULTILINE)
+
+
+def summarize_calendar(ics: str) -> str:
+    """A short readable summary of an iCalendar body (method, title, start, place)."""
+    unfolded = re.sub(r"\r?\n[ \t]", "", ics)
+    fields: dict[str, str] = {}
+    for key, value in _ICAL_LINE.findall(unfolded):
+        fields.setdefault(key, value.strip().replace("\\,", ",").replace("\\n", " ").replace("\\;", ";"))
+    method = fields.get("METHOD", "PUBLISH").upper()
+    title = fields.get("SUMMARY", "")
+    label = {"REQUEST": "Invitation", "REPLY": "Calendar reply", "CANCEL": "Cancelled event"}.get(method, "Event")
+    lines = [f"{label}: {title}".rstrip(": ")]
+    if "DTSTART" in fields:
+        lines.append(f"When: {fields['DTSTART']}")
+    if "LOCATION" in fields:
+        lines.append(f"Where: {fields['LOCATION']}")
+    return "\n".join(lines)
+
+
+class _Body:
+    """Accumulates the body text and the attachments while walking the MIME tree."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self.warnings = warnings
+        self.attachments: list[Attachment] = []
+        self.calendar: list[str] = []
+
+    def text_of(self, part: Message, depth: int = 0) -> str:
+        """Best readable text of a part and its children."""
+        if depth > 30:
+            self.warnings.append("MIME nesting too deep")
+            return ""
+        ctype = part.get_content_type()
+        if part.is_multipart():
+            children = part.get_payload()
+            if not isinstance(children, list):
+                return ""
+            if ctype == "multipart/alternative":
+                return self._alternative(children, depth)
+            texts = [self.text_of(child, depth + 1) for child in children if isinstance(child, Message)]
+            return "\n\n".join(t for t in texts if t)
+        if ctype == "message/rfc822" or part.get_content_maintype() == "message":
+            return self._attached_message(part, depth)
+        if ctype == "text/calendar":
+            self._add_attachment(part)
+            self.calendar.append(summarize_calendar(_decode_text(part, self.warnings)))
+            return ""
+        if _is_attachment(part):
+            self._add_attachment(part)
+            return ""
+        if ctype == "text/html":
+            return html_to_text(_decode_text(part, self.warnings))
+        if part.get_content_maintype() == "text":
+            return _tidy(_decode_text(part, self.warnings))
+        self._add_attachment(part)
+        return ""
+
+    def _alternative(self, children: list[Message], depth: int) -> str:
+        plain = ""
+        html = ""
+        other = ""
+        for child in children:
+            if not isinstance(child, Message):
+                continue
+            ctype = child.get_content_type()
+            if ctype == "text/plain" and not plain and not _is_attachment(child):
+                plain = _tidy(_decode_text(child, self.warnings))
+            elif ctype == "text/html" and not html and not _is_attachment(child):
+                html = html_to_text(_decode_text(child, self.warnings))
+            else:
+                text = self.text_of(child, depth + 1)
+                other = other or text
+        # A stub plain part ("view this mail in a browser") is worse than the HTML one.
+        if plain and html and len(plain) < 200 and len(html) > 3 * len(plain):
+            return html
+        return plain or html or other
+
+    def _attached_message(self, part: Message, depth: int) -> str:
+        inner = part.get_payload()
+        message = inner[0] if isinstance(inner, list) and inner else None
+        if not isinstance(message, Message):
+            return ""
+        disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
+        if disposition == "attachment":
+            size = len(message.as_bytes()) if hasattr(message, "as_bytes") else 0
+            self.attachments.append(Attachment(part.get_filename(), "message/rfc822", size))
+            return ""
+        head = [f"{name}: {_header(message, name, self.warnings) or ''}" for name in ("From", "Date", "Subject")]
+        body = self.text_of(message, depth + 1)
+        return "---------- Forwarded message ----------\n" + "\n".join(head) + "\n\n" + body
+
+    def _add_attachment(self, part: Message) -> None:
+        data = _payload_bytes(part, self.warnings)
+        try:
+            name = part.get_filename()
+        except Exception:
+            name = None
+        self.attachments.append(
+            Attachment(_fix_surrogates(name) if name else None, part.get_content_type(), len(data))
+        )
+
+
+def _defects(msg: Message) -> list[str]:
+    found: list[str] = []
+    for part in msg.walk():
+        found.extend(type(defect).__name__ for defect in part.defects)
+    return found
+
+
+def parse_email(raw: bytes) -> ParsedEmail:
+    """Parse raw message bytes; problems are recorded in `warnings`, never raised."""
+    if isinstance(raw, str):  # tolerated for callers holding text
+        raw = raw.encode("utf-8", "surrogateescape")
+    warnings: list[str] = []
+    try:
+        msg: Message = email.message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
+    except Exception as exc:
+        return _empty(raw, [f"unparseable message: {type(exc).__name__}"])
+    try:
+        return _build(msg, raw, warnings)
+    except Exception as exc:  # last resort: a partial result beats a crash in the mail loop
+        warnings.append(f"parse error: {type(exc).__name__}: {exc}")
+        return _empty(raw, warnings)
+
+
+def _empty(raw: bytes, warnings: list[str]) -> ParsedEmail:
+    return ParsedEmail(
+        message_id=None, subject="", from_name="", from_addr="", reply_to=(), to=(), cc=(), date=None,
+        headers=MappingProxyType({}), text="", attachments=(), in_reply_to=None, references=(),
+        size=len(raw), warnings=tuple(warnings),
+    )  # fmt: skip
+
+
+def _build(msg: Message, raw: bytes, warnings: list[str]) -> ParsedEmail:
+    warnings.extend(_defects(msg))
+    headers: dict[str, str] = {}
+    for key in msg.keys():
+        lower = key.lower()
+        if lower not in headers:
+            value = _header(msg, key, warnings)
+            headers[lower] = " ".join((value or "").split())
+    senders = _addresses(msg, "from", warnings)
+    from_name, from_addr = senders[0] if senders else ("", "")
+    if not from_addr and "from" in headers:
+        from_name, from_addr = parseaddr(headers["from"])
+        from_addr = from_addr.lower()
+    message_id = headers.get("message-id", "").strip() or None
+    in_reply_to = headers.get("in-reply-to", "").strip() or None
+    references = tuple(_MSGID.findall(headers.get("references", ""))) or tuple(headers.get("references", "").split())
+    body = _Body(warnings)
+    try:
+        text = body.text_of(msg)
+    except Exception as exc:
+        warnings.append(f"body error: {type(exc).__name__}")
+        text = ""
+    if not text and body.calendar:
+        text = "\n\n".join(body.calendar)
+    return ParsedEmail(
+        message_id=message_id,
+        subject=headers.get("subject", ""),
+        from_name=" ".join(from_name.split()),
+        from_addr=from_addr,
+        reply_to=tuple(a for _, a in _addresses(msg, "reply-to", warnings)),
+        to=tuple(a for _, a in _addresses(msg, "to", warnings)),
+        cc=tuple(a for _, a in _addresses(msg, "cc", warnings)),
+        date=_date(msg, warnings),
+        headers=MappingProxyType(headers),
+        text=text,
+        attachments=tuple(body.attachments),
+        in_reply_to=in_reply_to,
+        references=references,
+        size=len(raw),
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
