@@ -31,13 +31,21 @@ def format_report(name: str, report: Report) -> str:
         f"{'class':<12}{'precision':>10}{'recall':>8}",
     ]
     lines += [f"{label:<12}{report.precision(label):>10.2f}{report.recall(label):>8.2f}" for label in LABELS]
-    lines += ["", "confusion (rows = label, columns = predicted)", " " * 12 + "".join(f"{c[:4]:>6}" for c in LABELS)]
+    lines += [
+        "",
+        "confusion (rows = label, columns = predicted)",
+        " " * 12 + "".join(f"{c[:4]:>6}" for c in LABELS),
+    ]
     for gold in LABELS:
-        lines.append(f"{gold:<12}" + "".join(f"{report.confusion.get((gold, guess), 0):>6}" for guess in LABELS))
+        lines.append(
+            f"{gold:<12}" + "".join(f"{report.confusion.get((gold, guess), 0):>6}" for guess in LABELS)
+        )
     if report.errors:
         lines += ["", "misclassified:"]
         for case, email, result in report.errors:
-            lines.append(f"  {case.name}: {case.label.value} -> {result.priority.value}  [{', '.join(result.reasons)}]")
+            lines.append(
+                f"  {case.name}: {case.label.value} -> {result.priority.value}  [{', '.join(result.reasons)}]"
+            )
             lines.append(f"      {email.subject[:90]}")
             lines.append(f"      label: {case.why[:140]}")
     return "\n".join(lines)
@@ -59,11 +67,15 @@ def markdown(name: str, report: Report) -> str:
     out += [f"| {label} | {report.precision(label):.2f} | {report.recall(label):.2f} |" for label in LABELS]
     out += ["", "| label \\ predicted | " + " | ".join(LABELS) + " |", "|---" * (len(LABELS) + 1) + "|"]
     for gold in LABELS:
-        out.append(f"| {gold} | " + " | ".join(str(report.confusion.get((gold, g), 0)) for g in LABELS) + " |")
+        out.append(
+            f"| {gold} | " + " | ".join(str(report.confusion.get((gold, g), 0)) for g in LABELS) + " |"
+        )
     return "\n".join(out) + "\n"
 
 
-def throughput(context: TriageContext, cases: list[Case], target: int, runs: int) -> tuple[float, float, float]:
+def throughput(
+    context: TriageContext, cases: list[Case], target: int, runs: int
+) -> tuple[float, float, float]:
     """Best-of-`runs` emails/s for parse_email alone, classify alone, and both, on one core."""
     raws = [case.raw for case in cases] * max(1, target // max(1, len(cases)))
     classifier = OfflineClassifier()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -56,7 +56,22 @@ _BLOCK_TAGS = frozenset(
 )  # fmt: skip
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "noscript", "template", "svg"})
 _VOID_TAGS = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    }
 )
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\f\v\xa0\u2007\u202f\u200b]+")
@@ -156,7 +171,9 @@ def html_to_text(html: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    lines = (
+        _SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    )
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -187,7 +204,7 @@ def _header(msg: Message, name: str, warnings: list[str]) -> str | None:
 
 
 def _raw_header(msg: Message, name: str) -> str | None:
-    for key, value in msg._headers:  # the raw (name, value) pairs, before header-class parsing
+    for key, value in msg.raw_items():  # stored values, before the policy's header classes parse them
         if key.lower() == name.lower():
             return str(value)
     return None
@@ -232,7 +249,11 @@ def _is_attachment(part: Message) -> bool:
     if disposition == "attachment":
         return True
     if part.get_content_maintype() in ("text", "multipart", "message"):
-        return bool(part.get_filename()) and disposition != "inline" and part.get_content_subtype() not in ("plain", "html")
+        return (
+            bool(part.get_filename())
+            and disposition != "inline"
+            and part.get_content_subtype() not in ("plain", "html")
+        )
     return True
 
 
@@ -292,7 +313,9 @@ def summarize_calendar(ics: str) -> str:
         fields.setdefault(key, value.strip().replace("\\,", ",").replace("\\n", " ").replace("\\;", ";"))
     method = fields.get("METHOD", "PUBLISH").upper()
     title = fields.get("SUMMARY", "")
-    label = {"REQUEST": "Invitation", "REPLY": "Calendar reply", "CANCEL": "Cancelled event"}.get(method, "Event")
+    label = {"REQUEST": "Invitation", "REPLY": "Calendar reply", "CANCEL": "Cancelled event"}.get(
+        method, "Event"
+    )
     lines = [f"{label}: {title}".rstrip(": ")]
     if "DTSTART" in fields:
         lines.append(f"When: {fields['DTSTART']}")
@@ -339,7 +362,7 @@ class _Body:
         self._add_attachment(part)
         return ""
 
-    def _alternative(self, children: list[Message], depth: int) -> str:
+    def _alternative(self, children: Sequence[object], depth: int) -> str:
         plain = ""
         html = ""
         other = ""
@@ -369,7 +392,9 @@ class _Body:
             size = len(message.as_bytes()) if hasattr(message, "as_bytes") else 0
             self.attachments.append(Attachment(part.get_filename(), "message/rfc822", size))
             return ""
-        head = [f"{name}: {_header(message, name, self.warnings) or ''}" for name in ("From", "Date", "Subject")]
+        head = [
+            f"{name}: {_header(message, name, self.warnings) or ''}" for name in ("From", "Date", "Subject")
+        ]
         body = self.text_of(message, depth + 1)
         return "---------- Forwarded message ----------\n" + "\n".join(head) + "\n\n" + body
 
@@ -418,7 +443,7 @@ def _empty(raw: bytes, warnings: list[str]) -> ParsedEmail:
 def _build(msg: Message, raw: bytes, warnings: list[str]) -> ParsedEmail:
     warnings.extend(_defects(msg))
     headers: dict[str, str] = {}
-    for key in msg.keys():
+    for key in msg:
         lower = key.lower()
         if lower not in headers:
             value = _header(msg, key, warnings)
@@ -430,7 +455,9 @@ def _build(msg: Message, raw: bytes, warnings: list[str]) -> ParsedEmail:
         from_addr = from_addr.lower()
     message_id = headers.get("message-id", "").strip() or None
     in_reply_to = headers.get("in-reply-to", "").strip() or None
-    references = tuple(_MSGID.findall(headers.get("references", ""))) or tuple(headers.get("references", "").split())
+    references = tuple(_MSGID.findall(headers.get("references", ""))) or tuple(
+        headers.get("references", "").split()
+    )
     body = _Body(warnings)
     try:
         text = body.text_of(msg)

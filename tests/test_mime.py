@@ -108,8 +108,8 @@ Content-Type: multipart/mixed; boundary="OUT"
         b"--ALT\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nTexte brut du message, assez long pour compter.\r\n"
         b"--ALT\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Version HTML</p>\r\n"
         b"--ALT--\r\n"
-        b"--OUT\r\nContent-Type: application/pdf; name=\"c.pdf\"\r\n"
-        b"Content-Disposition: attachment; filename=\"contrat.pdf\"\r\n"
+        b'--OUT\r\nContent-Type: application/pdf; name="c.pdf"\r\n'
+        b'Content-Disposition: attachment; filename="contrat.pdf"\r\n'
         b"Content-Transfer-Encoding: base64\r\n\r\n" + pdf + b"--OUT--\r\n",
     )
     email = parse_email(raw)
@@ -128,7 +128,9 @@ From: a@b.test
 Content-Type: multipart/alternative; boundary="ALT"
 """,
         b"--ALT\r\nContent-Type: text/plain\r\n\r\nView in browser.\r\n"
-        b"--ALT\r\nContent-Type: text/html\r\n\r\n<p>" + b"Le vrai contenu de la lettre. " * 10 + b"</p>\r\n--ALT--\r\n",
+        b"--ALT\r\nContent-Type: text/html\r\n\r\n<p>"
+        + b"Le vrai contenu de la lettre. " * 10
+        + b"</p>\r\n--ALT--\r\n",
     )
     assert parse_email(raw).text.startswith("Le vrai contenu")
 
@@ -175,7 +177,7 @@ Date: Wed, 03 Dec 2025 10:05:00 -0500
 def test_malformed_message_is_recorded_not_raised() -> None:
     raw = (
         b"From: broken\r\nSubject: =?utf-8?q?unterminated\r\nDate: not a date\r\n"
-        b"Content-Type: multipart/mixed; boundary=\"B\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b'Content-Type: multipart/mixed; boundary="B"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
         b"--B\r\nContent-Type: text/plain; charset=x-unknown-charset\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         b"@@@not base64@@@\r\n"
     )

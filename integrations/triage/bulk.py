@@ -17,13 +17,27 @@ _MASS_MAILERS = re.compile(
     r"constant ?contact|salesforce marketing|emarsys|mailgun|sparkpost|getresponse|acumbamail",
     re.IGNORECASE,
 )
-_CAMPAIGN_HEADERS = ("x-campaign-id", "x-campaign", "x-mailchimp-id", "x-mc-user", "x-sfmc-stack", "x-newsletter", "feedback-id")
-_NO_REPLY_LOCAL = re.compile(r"^(?:no-?reply|do-?not-?reply|ne-?pas-?repondre|notifications?|notify|alerts?|mailer-daemon|bounces?|automated|system)\b")
+_CAMPAIGN_HEADERS = (
+    "x-campaign-id",
+    "x-campaign",
+    "x-mailchimp-id",
+    "x-mc-user",
+    "x-sfmc-stack",
+    "x-newsletter",
+    "feedback-id",
+)
+_NO_REPLY_LOCAL = re.compile(
+    r"^(?:no-?reply|do-?not-?reply|ne-?pas-?repondre|notifications?|notify|alerts?|mailer-daemon|bounces?|automated|system)\b"
+)
 _AUTO_REPLY_SUBJECT = re.compile(r"^\s*(?:" + "|".join(notices.AUTO_REPLY_SUBJECTS) + r")\b", re.IGNORECASE)
 _AUTO_REPLY_BODY = compile_terms(notices.AUTO_REPLY_BODIES)
 _CALENDAR_REPLY = re.compile(r"^\s*(?:" + "|".join(notices.CALENDAR_REPLY_SUBJECTS) + r")\s*:", re.IGNORECASE)
-_CALENDAR_REPLY_BODY = re.compile(r"a (?:accepte|refuse|decline)\b[^.\n]{0,20}invitation|has (?:accepted|declined|tentatively accepted)\b")
-_CALENDAR_INVITE = re.compile(r"^\s*(?:" + "|".join(notices.CALENDAR_INVITE_SUBJECTS) + r")\s*:", re.IGNORECASE)
+_CALENDAR_REPLY_BODY = re.compile(
+    r"a (?:accepte|refuse|decline)\b[^.\n]{0,20}invitation|has (?:accepted|declined|tentatively accepted)\b"
+)
+_CALENDAR_INVITE = re.compile(
+    r"^\s*(?:" + "|".join(notices.CALENDAR_INVITE_SUBJECTS) + r")\s*:", re.IGNORECASE
+)
 _NO_REPLY_TEXT = compile_terms(request.NO_REPLY)
 
 
@@ -71,7 +85,9 @@ def analyze_bulk(email: ParsedEmail, folded_subject: str, folded_text: str) -> B
     if automated and not auto_reply:
         reasons.append("automated message")
     has_calendar = any(a.content_type == "text/calendar" for a in email.attachments)
-    calendar_reply = bool(_CALENDAR_REPLY.match(folded_subject)) or (has_calendar and bool(_CALENDAR_REPLY_BODY.search(folded_text)))
+    calendar_reply = bool(_CALENDAR_REPLY.match(folded_subject)) or (
+        has_calendar and bool(_CALENDAR_REPLY_BODY.search(folded_text))
+    )
     calendar_invite = not calendar_reply and (bool(_CALENDAR_INVITE.match(folded_subject)) or has_calendar)
     if calendar_reply:
         reasons.append("calendar reply")

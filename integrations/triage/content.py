@@ -32,6 +32,9 @@ _ORDER = compile_terms(risk.ORDERS)
 _CREDENTIALS = compile_terms(fraud.CREDENTIALS)
 _NEGATION = compile_terms(fraud.NEGATIONS)
 _PAY_LINK = compile_terms(fraud.PAY_LINKS)
+_LURE = compile_terms(fraud.LURES)
+_INVOICE = compile_terms(request.INVOICES)
+_SETTLED = compile_terms(request.SETTLED)
 _FEES = compile_terms(fraud.FEES_TO_RELEASE)
 _GIFT = compile_terms(fraud.GIFT_CARDS)
 _SECRET_TRANSFER = compile_terms(fraud.CONFIDENTIAL_TRANSFER)
@@ -50,6 +53,9 @@ _PRICE = compile_terms(notification.PRICE_CHANGES)
 _APPLICATION = compile_terms(notification.APPLICATIONS)
 _QUOTE = compile_terms(notification.QUOTE_REQUESTS)
 _MEETING = compile_terms(notification.MEETING_CHANGES)
+_CALL_ME = re.compile(
+    r"(?:je suis|i am|i'm) (?:joignable|reachable|disponible par telephone)|(?:appelez|rappelez)-moi|call me\b"
+)
 _LINK = re.compile(r"https?://|www\.|<http")
 _WORD = re.compile(r"[a-z]{2,}")
 
@@ -59,6 +65,7 @@ class Cues:
     """Phrases found in the new part of a message (and, for footers, its signature)."""
 
     ask_sentences: frozenset[Span]
+    explicit_asks: bool
     consequence_sentences: frozenset[Span]
     questions: int
     no_action: bool
@@ -77,6 +84,8 @@ class Cues:
     order: bool
     credentials: bool
     pay_link: bool
+    lure: bool
+    invoice: bool
     fees_to_release: bool
     gift_cards: bool
     secret_transfer: int
@@ -100,10 +109,12 @@ class Cues:
     @property
     def asks(self) -> bool:
         """Whether anything is asked of the reader."""
-        return bool(self.ask_sentences) or self.questions > 0
+        return bool(self.ask_sentences)
 
 
-def _sentence_hits(pattern: re.Pattern[str], text: str, spans: list[Span], *, skip_negated: bool = False) -> set[Span]:
+def _sentence_hits(
+    pattern: re.Pattern[str], text: str, spans: list[Span], *, skip_negated: bool = False
+) -> set[Span]:
     hits: set[Span] = set()
     for match in pattern.finditer(text):
         span = next(((s, e) for s, e in spans if s <= match.start() < e), (match.start(), match.end()))
@@ -122,22 +133,28 @@ def read_cues(subject: str, body: str, footer: str) -> Cues:
     text = subject + "\n\n" + body
     spans = sentences(text)
     asks = _sentence_hits(_ASK, text, spans)
-    questions = sum(
-        1 for s, e in spans if s >= len(subject) and text[s:e].rstrip().endswith("?") and len(_WORD.findall(text[s:e])) >= 3
-    )
+    question_spans = {
+        (s, e)
+        for s, e in spans
+        if s >= len(subject) and text[s:e].rstrip().endswith("?") and len(_WORD.findall(text[s:e])) >= 3
+    }
     consequence_spans = _sentence_hits(_CONSEQUENCE, text, spans)
-    ask_text = " ".join(text[s:e] for s, e in asks) + " " + subject
+    # What is asked: ask and question sentences, plus threats ("sans ce document signé ...").
+    ask_text = (
+        " ".join(text[s:e] for s, e in sorted(asks | question_spans | consequence_spans)) + " " + subject
+    )
     everything = text + "\n\n" + footer
     summons = bool(_SUMMONS.search(text)) and bool(_AUTHORITY.search(text))
     return Cues(
-        ask_sentences=frozenset(asks),
+        ask_sentences=frozenset(asks | question_spans),
+        explicit_asks=bool(asks),
         consequence_sentences=frozenset(consequence_spans),
-        questions=questions,
+        questions=len(question_spans),
         no_action=bool(_NO_ACTION.search(text)),
         no_reply=bool(_NO_REPLY.search(everything)),
         signature_asked=bool(_SIGNATURE.search(ask_text)),
         payment_asked=bool(_PAYMENT.search(ask_text)),
-        call_asked=bool(_CALL.search(ask_text)),
+        call_asked=bool(_CALL.search(ask_text)) or bool(_CALL_ME.search(text)),
         formal_notice=bool(_FORMAL.search(text)) or summons,
         consequence=bool(consequence_spans),
         outage=bool(_OUTAGE.search(text)),
@@ -149,6 +166,8 @@ def read_cues(subject: str, body: str, footer: str) -> Cues:
         order=bool(_ORDER.search(text)),
         credentials=bool(_sentence_hits(_CREDENTIALS, text, spans, skip_negated=True)),
         pay_link=bool(_sentence_hits(_PAY_LINK, text, spans, skip_negated=True)),
+        lure=bool(_sentence_hits(_LURE, text, spans, skip_negated=True)),
+        invoice=bool(_INVOICE.search(text)) and not _SETTLED.search(text),
         fees_to_release=bool(_FEES.search(text)),
         gift_cards=bool(_GIFT.search(text)),
         secret_transfer=_count(_SECRET_TRANSFER, text),

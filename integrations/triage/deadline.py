@@ -42,7 +42,7 @@ _ATOMS = re.compile(
         [
             rf"(?P<fixed>{_alt(list(cal.FIXED_DURATIONS))})",
             rf"(?P<duration>(?:{_LEADS})[\s:|]+(?:(?:un delai de|les|the next|next|a|au plus)\s+)?(?P<dnum>{_NUMBER})(?:\s*\(\d+\))?\s*(?:{_UNIT}))(?![\w])",
-            rf"(?P<iso>(?P<iy>\d{{4}})-(?P<im>\d{{2}})-(?P<id>\d{{2}}))",
+            r"(?P<iso>(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2}))",
             r"(?P<num>(?P<nd>\d{1,2})[/.](?P<nm>\d{1,2})(?:[/.](?P<ny>\d{4}|\d{2}))?)(?![\d/.]\d)",
             rf"(?P<dmy>(?P<dd>1er|\d{{1,2}})(?:er|st|nd|rd|th)?\s+(?:of\s+)?(?P<dmon>{_MONTH})(?![\w])\.?(?:,?\s+(?P<dy>\d{{4}})(?!\d))?)",
             rf"(?P<mdy>(?P<mmon>{_MONTH})(?![\w])\.?\s+(?P<md>\d{{1,2}})(?!\d)(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}})(?!\d))?)",
@@ -58,7 +58,9 @@ _ATOMS = re.compile(
     ),
 )
 _BOUNDARY = re.compile(r"[\w]")
-_CONNECTOR = re.compile(r"^[\s,;()\-]*(?:(?:a|au|at|le|the|on|de|des|vers|avant|before|by|et|and|a partir de|from)[\s,;()\-]+)?$")
+_CONNECTOR = re.compile(
+    r"^[\s,;()\-]*(?:(?:a|au|at|le|the|on|de|des|vers|avant|before|by|et|and|a partir de|from)[\s,;()\-]+)?$"
+)
 _NEAR = re.compile(r"(?<![\w])(?:" + "|".join(cal.NEAR_MARKERS) + r")[\s,:]*$")
 _INNER = re.compile(r"(?<![\w])(?:" + "|".join(cal.NEAR_MARKERS) + r")(?![\w])")
 _FAR = re.compile(r"(?<![\w])(?:" + "|".join(cal.FAR_MARKERS) + r")(?![\w])")
@@ -88,7 +90,21 @@ def _atoms(folded: str) -> list[_Atom]:
 
 
 def _kind(match: re.Match[str]) -> str:
-    for name in ("fixed", "duration", "iso", "num", "dmy", "mdy", "wd", "t24", "tampm", "noon", "midnight", "tod", "tz"):
+    for name in (
+        "fixed",
+        "duration",
+        "iso",
+        "num",
+        "dmy",
+        "mdy",
+        "wd",
+        "t24",
+        "tampm",
+        "noon",
+        "midnight",
+        "tod",
+        "tz",
+    ):
         if match.group(name) is not None:
             return name
     for name, value in match.groupdict().items():

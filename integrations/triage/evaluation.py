@@ -63,7 +63,9 @@ def load_folder(folder: Path) -> tuple[TriageContext, list[Case]]:
     with (folder / "labels.csv").open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             path = folder / row["file"]
-            cases.append(Case(row["file"], path.read_bytes(), Priority(row["priority"].strip()), row.get("why", "")))
+            cases.append(
+                Case(row["file"], path.read_bytes(), Priority(row["priority"].strip()), row.get("why", ""))
+            )
     return context, cases
 
 

@@ -66,6 +66,19 @@ def _str(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _zone_from_location(location: str) -> str:
+    """The time zone of the first known city named in a free-text location, or ''."""
+    from integrations.triage.lexicon.calendar import CITY_TIME_ZONES
+    from integrations.triage.text import fold
+
+    folded = fold(location)
+    return next((zone for city, zone in CITY_TIME_ZONES.items() if city in folded), "")
+
+
 def _parties(items: Any) -> tuple[Party, ...]:
     parties: list[Party] = []
     for item in items if isinstance(items, list | tuple) else ():
@@ -79,7 +92,9 @@ def _parties(items: Any) -> tuple[Party, ...]:
         if _str(item.get("domain")):
             names.insert(0, _str(item.get("domain")))
         for domain in names or [""]:
-            parties.append(Party(name=_str(item.get("name")), domain=domain.lower().strip(), role=_str(item.get("role"))))
+            parties.append(
+                Party(name=_str(item.get("name")), domain=domain.lower().strip(), role=_str(item.get("role")))
+            )
     return tuple(parties)
 
 
@@ -104,9 +119,8 @@ class TriageContext:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TriageContext:
         """Build a context from the shape of triage-dev/context.json (extra keys are tolerated)."""
-        org = data.get("organization") if isinstance(data.get("organization"), Mapping) else {}
-        manager = data.get("manager") if isinstance(data.get("manager"), Mapping) else {}
-        assert isinstance(org, Mapping) and isinstance(manager, Mapping)
+        org = _mapping(data.get("organization"))
+        manager = _mapping(data.get("manager"))
         domains = [_str(org.get("domain"))]
         extra = org.get("domains")
         if isinstance(extra, list):
@@ -117,6 +131,7 @@ class TriageContext:
             managers.extend(_str(a).lower() for a in manager["emails"])
         language = _str(data.get("language")) or _str(manager.get("language")) or "fr"
         timezone = _str(data.get("timezone")) or _str(org.get("timezone")) or _str(manager.get("timezone"))
+        timezone = timezone or _zone_from_location(_str(org.get("location")))
         vips = data.get("vips", ())
         return cls(
             organization_name=_str(org.get("name")),

@@ -20,6 +20,7 @@ from integrations.triage.sender import (
     FREE_MAIL_COMPANY,
     LOOKALIKE,
     MANAGER_IMPERSONATION,
+    REPLY_TO_ELSEWHERE,
     Relation,
     SenderProfile,
     analyze_sender,
@@ -32,11 +33,15 @@ from integrations.triage.thread import Thread, split_thread
 __all__ = ["OfflineClassifier", "apply_feedback"]
 
 _ORDER = (Priority.SPAM, Priority.INFORMATIVE, Priority.IMPORTANT, Priority.CRITICAL)
-_STRONG_FLAGS = frozenset({LOOKALIKE, DISPLAY_MISMATCH, MANAGER_IMPERSONATION, AUTH_FAILED, FREE_MAIL_COMPANY})
 _LETTERS = re.compile(r"[^\W\d_]")
-_CONTRACT = re.compile(r"contrat|contract|\bsow\b|avenant|engagement de confidentialite|\bnda\b|bon de commande|charte|accord")
+_FORWARD = re.compile(r"^\s*(?:tr|fwd?|wg|rv)\s*:", re.IGNORECASE)
+_CONTRACT = re.compile(
+    r"contrat|contract|\bsow\b|avenant|engagement de confidentialite|\bnda\b|bon de commande|charte|accord"
+)
 _INVOICE = re.compile(r"factur|invoice|honoraires|cotisations")
-_DOCUMENTS = re.compile(r"\bcv\b|pieces|documents?|attestations?|releves|justificatifs?|rapport|note d'une page|report\b|chiffres")
+_DOCUMENTS = re.compile(
+    r"\bcv\b|pieces|documents?|attestations?|releves|justificatifs?|rapport|note d'une page|report\b|chiffres"
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,9 @@ def apply_feedback(
     """Move a priority by the manager's votes: one level per net vote on the sender, half that on the domain."""
     sender_votes = context.sender_feedback.get(address.lower(), 0)
     domain = address.rpartition("@")[2].lower()
-    domain_votes = context.domain_feedback.get(domain, 0) or context.domain_feedback.get(registrable_domain(domain), 0)
+    domain_votes = context.domain_feedback.get(domain, 0) or context.domain_feedback.get(
+        registrable_domain(domain), 0
+    )
     shift = max(-2, min(2, sender_votes))
     reason = "sender feedback" if sender_votes else None
     if domain_votes and abs(shift) < 2:
@@ -108,17 +115,25 @@ class OfflineClassifier:
         """Classify one parsed message in the mailbox owner's context."""
         reading = self._read(email, context)
         verdict = _decide(reading)
-        priority, feedback_reason = apply_feedback(verdict.priority, email.from_addr, context, phishing=verdict.phishing)
+        priority, feedback_reason = apply_feedback(
+            verdict.priority, email.from_addr, context, phishing=verdict.phishing
+        )
         if feedback_reason:
             verdict.reasons.append(feedback_reason)
             verdict.priority = priority
-            if priority is not Priority.SPAM and verdict.topic in ("phishing", "scam", "marketing") and not verdict.phishing:
+            if (
+                priority is not Priority.SPAM
+                and verdict.topic in ("phishing", "scam", "marketing")
+                and not verdict.phishing
+            ):
                 verdict.topic = "reply" if priority in (Priority.CRITICAL, Priority.IMPORTANT) else "info"
         action = _action(verdict, reading)
         zone = _zone(context.timezone)
         actionable = verdict.priority in (Priority.CRITICAL, Priority.IMPORTANT)
         deadline = reading.deadline.when.astimezone(zone) if actionable and reading.deadline else None
-        deadline_phrase = format_deadline(deadline, reading.sent.astimezone(zone), context.language) if deadline else None
+        deadline_phrase = (
+            format_deadline(deadline, reading.sent.astimezone(zone), context.language) if deadline else None
+        )
         summary = summarize(
             verdict.topic,
             _who(reading),
@@ -141,8 +156,14 @@ class OfflineClassifier:
         sent = email.date or self._clock()
         thread = split_thread(email.text)
         body = thread.newest
-        if len(_LETTERS.findall(body)) < 40 and thread.quoted:
-            body = (body + "\n\n" + thread.quoted).strip()  # a bare forward: the forwarded text is the message
+        if (
+            len(_LETTERS.findall(body)) < 40
+            and thread.quoted
+            and (thread.forwarded or _FORWARD.match(email.subject))
+        ):
+            body = (
+                body + "\n\n" + thread.quoted
+            ).strip()  # a bare forward: the forwarded text is the message
         folded_subject = fold(email.subject)
         folded_body = fold(body)
         folded_footer = fold(thread.signature)
@@ -154,11 +175,28 @@ class OfflineClassifier:
         deadline = pick_deadline(deadlines, asked=set(cues.ask_sentences | cues.consequence_sentences))
         horizon = horizon_days(deadline.when, sent) if deadline else None
         amounts = find_amounts(combined, folded=folded_subject + "\n\n" + folded_body)
-        own = {registrable_domain(sender.domain)} | {registrable_domain(d) for d in context.organization_domains}
-        own |= {registrable_domain(p.domain) for p in (*context.known_clients, *context.suppliers) if p.domain}
-        foreign = sum(1 for host in url_domains(body + "\n" + thread.signature) if registrable_domain(host) not in own)
+        own = {registrable_domain(sender.domain)} | {
+            registrable_domain(d) for d in context.organization_domains
+        }
+        own |= {
+            registrable_domain(p.domain) for p in (*context.known_clients, *context.suppliers) if p.domain
+        }
+        foreign = sum(
+            1 for host in url_domains(body + "\n" + thread.signature) if registrable_domain(host) not in own
+        )
         return _Reading(
-            email, sent, thread, sender, bulk, cues, deadline, horizon, amounts, foreign, folded_subject, folded_body
+            email,
+            sent,
+            thread,
+            sender,
+            bulk,
+            cues,
+            deadline,
+            horizon,
+            amounts,
+            foreign,
+            folded_subject,
+            folded_body,
         )
 
 
@@ -203,14 +241,19 @@ def _horizon_reason(horizon: int | None) -> str | None:
     return "deadline later"
 
 
-def _decide(r: _Reading) -> _Verdict:
-    """The ordered rules: scams, marketing, automatic replies, notices, urgency, then asks."""
-    s, c, b = r.sender, r.cues, r.bulk
-    reasons = _relation_reasons(s)
-    trusted = s.trusted or (s.in_conversation and not s.flags)
-    credible = trusted or not s.flags
-    strong_flags = bool(_STRONG_FLAGS & set(s.flags))
+_FLAG_WEIGHTS = {
+    LOOKALIKE: 3,
+    MANAGER_IMPERSONATION: 3,
+    AUTH_FAILED: 3,
+    DISPLAY_MISMATCH: 2,
+    FREE_MAIL_COMPANY: 2,
+    REPLY_TO_ELSEWHERE: 1,
+}
 
+
+def _dangers(r: _Reading, trusted: bool) -> list[str]:
+    """What the message asks for that phishing asks for."""
+    c = r.cues
     danger: list[str] = []
     if c.credentials:
         danger.append("asks for credentials")
@@ -222,17 +265,30 @@ def _decide(r: _Reading) -> _Verdict:
         danger.append("confidential transfer request")
     if c.bank_change:
         danger.append("bank details change")
-    if c.pay_link and r.foreign_links:
+    if c.pay_link and (r.foreign_links or (not trusted and c.links)):
         danger.append("payment link")
+    if c.lure and c.links and not trusted:
+        danger.append("phishing lure")
+    return danger
+
+
+def _decide(r: _Reading) -> _Verdict:
+    """The ordered rules: scams, phishing, marketing, automatic replies, notices, urgency, then asks."""
+    s, c, b = r.sender, r.cues, r.bulk
+    reasons = _relation_reasons(s)
+    trusted = s.trusted or (s.in_conversation and not s.flags)
+    credible = trusted or not s.flags
+    close_relation = s.relation is not Relation.UNKNOWN or s.in_conversation
+
     if c.lottery >= 2 or c.investment >= 2 or (c.lottery and c.fees_to_release):
         return _Verdict(Priority.SPAM, "scam", [*reasons, "lottery or investment scam"], phishing=True)
+    danger = _dangers(r, trusted)
     if danger and not trusted:
         return _Verdict(Priority.SPAM, "phishing", [*reasons, *danger, "phishing"], phishing=True)
-    pushes = c.asks or c.consequence or r.foreign_links > 0 or r.deadline is not None or c.payment_asked
-    if strong_flags and pushes:
-        return _Verdict(Priority.SPAM, "phishing", [*reasons, *danger, "phishing"], phishing=True)
-    if danger and s.flags:
-        return _Verdict(Priority.SPAM, "phishing", [*reasons, *danger, "phishing"], phishing=True)
+    pushes = c.asks or c.consequence or c.links > 0 or r.deadline is not None or c.payment_asked
+    spoofing = sum(_FLAG_WEIGHTS.get(flag, 1) for flag in s.flags) + (1 if pushes else 0)
+    if spoofing >= 4:
+        return _Verdict(Priority.SPAM, "phishing", [*reasons, "phishing"], phishing=True)
 
     if not trusted:
         score, why = _marketing_score(r)
@@ -246,27 +302,33 @@ def _decide(r: _Reading) -> _Verdict:
 
     settled = c.no_action or (c.resolved and not c.ask_sentences)
     if c.formal_notice and not b.bulk and not settled:
-        summons = "summons" if re.search(r"convo|summon", r.folded_subject + r.folded_body) else "formal_notice"
+        summons = (
+            "summons" if re.search(r"convo|summon", r.folded_subject + r.folded_body) else "formal_notice"
+        )
         return _Verdict(Priority.CRITICAL, summons, [*reasons, "formal notice"])
 
     horizon = r.horizon
-    urgent = horizon is not None and horizon <= 1
     horizon_reason = _horizon_reason(horizon)
     live = not c.resolved and not c.low_priority
-    substantive = c.asks or c.consequence or c.tender or c.order or c.signature_asked or c.payment_asked
-    close_relation = s.relation is not Relation.UNKNOWN or s.in_conversation
+    stakes = c.consequence or c.signature_asked or c.payment_asked or c.order or c.tender
+    # Today: any real ask is enough. Tomorrow: something must be at stake (a signature, a payment, a loss).
+    urgent = horizon is not None and (horizon <= 0 or (horizon == 1 and stakes))
+    substantive = c.asks or stakes
     if urgent and substantive and not (settled and not c.consequence) and not b.bulk:
         topic = _topic(r)
         extra = [horizon_reason] if horizon_reason else []
         if c.consequence:
             extra.append("consequence if missed")
-        if trusted and close_relation:
+        if trusted and close_relation and (c.consequence or not b.automated):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra])
-        if credible and c.consequence and c.asks:
-            return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra])
-        return _Verdict(Priority.IMPORTANT, topic, [*reasons, *extra, "unverified sender"])
-    if c.outage and live and not b.bulk and (
-        (trusted and close_relation) or (credible and (c.immediacy or c.service_relationship))
+        return _Verdict(
+            Priority.IMPORTANT, topic, [*reasons, *extra, "unverified sender" if not trusted else "automated"]
+        )
+    if (
+        c.outage
+        and live
+        and not b.bulk
+        and ((trusted and close_relation) or (credible and c.service_relationship))
     ):
         return _Verdict(Priority.CRITICAL, "outage", [*reasons, "outage reported"])
     if c.account_blocked and live and trusted and close_relation and (c.asks or urgent) and not settled:
@@ -289,10 +351,16 @@ def _decide(r: _Reading) -> _Verdict:
         important.append("quote request")
     if c.meeting_change:
         important.append("meeting change")
+    if c.invoice and trusted and s.relation is Relation.SUPPLIER:
+        important.append("invoice to pay")
     machine = b.bulk or b.automated
-    if c.asks and credible and (not machine or trusted or r.deadline is not None):
+    if (
+        c.asks
+        and credible
+        and (not machine or (c.explicit_asks and (r.deadline is not None or (trusted and not b.bulk))))
+    ):
         important.append("request")
-    if r.deadline is not None and credible and not b.bulk and horizon_reason:
+    if r.deadline is not None and credible and not machine and horizon_reason:
         important.append(horizon_reason)
     if important:
         return _Verdict(Priority.IMPORTANT, _topic(r), [*reasons, *important])
@@ -343,7 +411,7 @@ def _topic(r: _Reading) -> str:
         return "order"
     if c.payment_asked and (c.consequence or _INVOICE.search(r.folded_subject)):
         return "invoice" if _INVOICE.search(r.folded_subject + r.folded_body) else "pay"
-    if c.account_blocked:
+    if c.account_blocked and not c.resolved:
         return "blocked"
     if c.churn:
         return "churn"
@@ -368,7 +436,10 @@ def _topic(r: _Reading) -> str:
 
 def _info_topic(r: _Reading) -> str:
     text = r.folded_subject + " " + r.folded_body
-    if re.search(r"paiement recu|payment received|remittance|avis de credit|virement recu|vous avez recu un paiement", text):
+    if re.search(
+        r"paiement recu|payment received|remittance|avis de credit|virement recu|vous avez recu un paiement",
+        text,
+    ):
         return "payment_received"
     if r.bulk.bulk:
         return "newsletter"
@@ -383,7 +454,11 @@ def _action(verdict: _Verdict, r: _Reading) -> Action:
     c = r.cues
     if c.signature_asked or verdict.topic in ("contract", "sign"):
         return Action.SIGN
-    if verdict.topic in ("invoice", "pay") or (c.payment_asked and verdict.topic == "formal_notice"):
+    if (
+        verdict.topic in ("invoice", "pay")
+        or (c.payment_asked and verdict.topic == "formal_notice")
+        or "invoice to pay" in verdict.reasons
+    ):
         return Action.PAY
     if c.call_asked or verdict.topic == "blocked":
         return Action.CALL

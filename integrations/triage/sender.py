@@ -71,7 +71,16 @@ _GENERIC_NAME_WORDS = frozenset(
     }
 )  # fmt: skip
 _TOKEN = re.compile(r"[a-z0-9]+")
-_HOMOGLYPHS = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("3", "e"), ("5", "s"), ("!", "i"), ("|", "l"))
+_HOMOGLYPHS = (
+    ("rn", "m"),
+    ("vv", "w"),
+    ("0", "o"),
+    ("1", "l"),
+    ("3", "e"),
+    ("5", "s"),
+    ("!", "i"),
+    ("|", "l"),
+)
 _COMPANY = re.compile(r"(?<![\w])(?:" + "|".join(words.COMPANY_WORDS) + r")(?![\w])")
 _VIA = re.compile("|".join(words.VIA_PATTERNS))
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|rv|sv|ref)\s*:", re.IGNORECASE)
@@ -142,7 +151,9 @@ def lookalike_of(domain: str, known: str) -> bool:
     if len(known_squashed) >= 6 and known_squashed in squashed:
         return True
     limit = 1 if len(known_squashed) < 9 else 2
-    return abs(len(squashed) - len(known_squashed)) <= limit and edit_distance(squashed, known_squashed) <= limit
+    return (
+        abs(len(squashed) - len(known_squashed)) <= limit and edit_distance(squashed, known_squashed) <= limit
+    )
 
 
 def _name_tokens(name: str) -> frozenset[str]:
@@ -166,7 +177,11 @@ def _claims(display: str, party: Party) -> bool:
 
 
 def _belongs(domain: str, known: str) -> bool:
-    return bool(known) and (domain == known or domain.endswith("." + known) or registrable_domain(domain) == registrable_domain(known))
+    return bool(known) and (
+        domain == known
+        or domain.endswith("." + known)
+        or registrable_domain(domain) == registrable_domain(known)
+    )
 
 
 def _is_freemail(domain: str) -> bool:
@@ -181,7 +196,10 @@ def _msgid_domain(message_id: str) -> str:
 def _known_parties(context: TriageContext) -> list[tuple[Party, Relation]]:
     parties = [(p, Relation.CLIENT) for p in context.known_clients if p.domain]
     parties.extend((p, Relation.SUPPLIER) for p in context.suppliers if p.domain)
-    parties.extend((Party(context.organization_name, d, "organization"), Relation.INTERNAL) for d in context.organization_domains)
+    parties.extend(
+        (Party(context.organization_name, d, "organization"), Relation.INTERNAL)
+        for d in context.organization_domains
+    )
     return parties
 
 
@@ -214,7 +232,7 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
                 break
 
     if relation is Relation.UNKNOWN:
-        for candidate, kind in parties:
+        for candidate, _kind in parties:
             if lookalike_of(domain, candidate.domain):
                 flags.append(LOOKALIKE)
                 impersonated = candidate.name or candidate.domain
@@ -223,11 +241,13 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
     folded_display = fold(display)
     if display and not via_platform:
         for candidate, _kind in parties:
-            if candidate.name and not _belongs(domain, candidate.domain) and _claims(display, candidate):
-                if party is None or party.name != candidate.name:
-                    flags.append(DISPLAY_MISMATCH)
-                    impersonated = impersonated or candidate.name
-                    break
+            claimed = (
+                candidate.name and not _belongs(domain, candidate.domain) and _claims(display, candidate)
+            )
+            if claimed and (party is None or party.name != candidate.name):
+                flags.append(DISPLAY_MISMATCH)
+                impersonated = impersonated or candidate.name
+                break
         manager_tokens = _name_tokens(context.manager_name)
         if (
             manager_tokens
@@ -261,7 +281,11 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
         flags.append(REPLY_TO_ELSEWHERE)
         break
 
-    auth = " ".join(v for k, v in email.headers.items() if k in ("authentication-results", "received-spf", "arc-authentication-results"))
+    auth = " ".join(
+        v
+        for k, v in email.headers.items()
+        if k in ("authentication-results", "received-spf", "arc-authentication-results")
+    )
     if auth and _AUTH_FAIL.search(auth):
         flags.append(AUTH_FAILED)
 
@@ -274,8 +298,10 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
     org_domains = context.organization_domains
     ids = [i for i in (email.in_reply_to, *email.references) if i]
     in_conversation = any(any(_belongs(_msgid_domain(i), d) for d in org_domains) for i in ids)
-    own_thread_only = bool(_REPLY_PREFIX.match(email.subject)) and not in_conversation and (
-        not ids or all(_belongs(_msgid_domain(i), domain) for i in ids)
+    own_thread_only = (
+        bool(_REPLY_PREFIX.match(email.subject))
+        and not in_conversation
+        and (not ids or all(_belongs(_msgid_domain(i), domain) for i in ids))
     )
 
     flags = list(dict.fromkeys(flags))

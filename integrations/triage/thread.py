@@ -39,7 +39,9 @@ _AUTHOR = re.compile(
     re.MULTILINE,
 )
 _QUOTE_LINE = re.compile(r"^[ \t]*>.*$\n?", re.MULTILINE)
-_SIG_DELIMITER = re.compile(r"^(?:-- ?|--)\s*$|^(?:envoye|sent) (?:de|depuis|from) (?:mon|my) [^\n]{2,40}$", re.MULTILINE)
+_SIG_DELIMITER = re.compile(
+    r"^(?:-- ?|--)\s*$|^(?:envoye|sent) (?:de|depuis|from) (?:mon|my) [^\n]{2,40}$", re.MULTILINE
+)
 _VALEDICTION = re.compile(
     r"^[ \t]*(?:(?:bien |tres )?cordialement|bien a (?:vous|toi)|(?:sinceres |meilleures |bien )?salutations|bonne (?:journee|soiree|fin de journee)"
     r"|merci(?: d'avance| beaucoup| encore| infiniment| a (?:vous|toi))?|a (?:bientot|tres vite)|amities|bises"
@@ -75,7 +77,8 @@ def _signature_start(folded: str) -> int:
     for line in lines:
         offsets.append(position)
         position += len(line)
-    window = max(0, len(lines) - 15)
+    first = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    window = max(first + 1, len(lines) - 15)  # a closing line needs something before it
     for index in range(window, len(lines)):
         if _VALEDICTION.match(lines[index].rstrip("\n")):
             tail = [line for line in lines[index + 1 :] if line.strip()]
@@ -91,7 +94,9 @@ def split_thread(text: str) -> Thread:
     head, head_folded = text[:cut], folded[:cut]
     quoted = text[cut:]
     authors = tuple(
-        " ".join((a or b).split()).strip(" <>\"'") for a, b in _AUTHOR.findall(folded[cut:]) if (a or b).strip()
+        " ".join((a or b).split()).strip(" <>\"'")
+        for a, b in _AUTHOR.findall(folded[cut:])
+        if (a or b).strip()
     )
     # Interleaved "> " lines inside the new part are history too.
     if ">" in head_folded:
@@ -106,5 +111,9 @@ def split_thread(text: str) -> Thread:
     sig = _signature_start(head_folded)
     newest = head[:sig].strip().rstrip("-_ \n")
     return Thread(
-        newest=newest, signature=head[sig:].strip(), quoted=quoted.strip(), forwarded=forwarded, quoted_authors=authors
+        newest=newest,
+        signature=head[sig:].strip(),
+        quoted=quoted.strip(),
+        forwarded=forwarded,
+        quoted_authors=authors,
     )

@@ -42,7 +42,12 @@ RELATIVE_DAYS: tuple[tuple[str, int, int, int], ...] = (
     (r"tomorrow (?:afternoon|pm)", 1, 14, 0),
     (r"tomorrow (?:evening|night|eod)", 1, 18, 0),
     (r"tomorrow", 1, 18, 0),
-    (r"(?:the )?end of (?:the )?(?:business |working )?day|\beod\b|\bcob\b|close of business|end of business", 0, 18, 0),
+    (
+        r"(?:the )?end of (?:the )?(?:business |working )?day|\beod\b|\bcob\b|close of business|end of business",
+        0,
+        18,
+        0,
+    ),
     (r"today|tonight|this evening", 0, 18, 0),
     (r"this afternoon", 0, 17, 0),
     (r"this morning", 0, 12, 0),
@@ -53,7 +58,10 @@ RELATIVE_DAYS: tuple[tuple[str, int, int, int], ...] = (
 PERIODS: tuple[tuple[str, str], ...] = (
     (r"(?:la )?fin de (?:la )?semaine prochaine|(?:the )?end of next week", "next_week"),
     (r"(?:la )?semaine prochaine|next week", "next_week"),
-    (r"(?:la )?fin de (?:la |cette )?semaine|(?:the )?end of (?:the |this )?week|cette semaine|this week", "this_week"),
+    (
+        r"(?:la )?fin de (?:la |cette )?semaine|(?:the )?end of (?:the |this )?week|cette semaine|this week",
+        "this_week",
+    ),
     (r"(?:la )?fin (?:du|de ce) mois|(?:the )?end of (?:the |this )?month", "month_end"),
     (r"(?:le )?mois prochain|next month", "next_month"),
     (r"(?:la )?fin (?:de l')?annee|fin d'annee|(?:the )?end of (?:the )?year|year-end", "year_end"),
@@ -70,28 +78,95 @@ MIDNIGHT = r"minuit|midnight"
 # Words right before a date that make it a deadline ("avant 17h", "by Friday", "pour demain").
 NEAR_MARKERS: tuple[str, ...] = (
     # French
-    r"avant(?: le| la| l')?", r"d'ici(?: le| la| a)?", r"au plus tard(?: le| la)?", r"jusqu'(?:a|au|aux)(?: la| le)?",
-    r"pour(?: le| la)?", r"des(?: le)?", r"sous", r"au-dela(?: du| de)?",
+    r"avant(?: le| la| l')?",
+    r"d'ici(?: le| la| a)?",
+    r"au plus tard(?: le| la)?",
+    r"jusqu'(?:a|au|aux)(?: la| le)?",
+    r"pour(?: le| la)?",
+    r"des(?: le)?",
+    r"sous",
+    r"au-dela(?: du| de)?",
     # English
-    r"by(?: the)?", r"before(?: the)?", r"until(?: the)?", r"till", r"no later than(?: the)?", r"not later than",
-    r"within", r"on or before", r"at the latest",
+    r"by(?: the)?",
+    r"before(?: the)?",
+    r"until(?: the)?",
+    r"till",
+    r"no later than(?: the)?",
+    r"not later than",
+    r"within",
+    r"on or before",
+    r"at the latest",
 )
 # Words anywhere earlier in the sentence that make a date a deadline ("date limite : ...", "expires ...").
 FAR_MARKERS: tuple[str, ...] = (
     # French
-    r"date limite", r"limite", r"echeance", r"expire", r"expirera", r"expiration", r"cloture", r"cloturera", r"clos",
-    r"delai", r"attendue?s?", r"a rendre", r"a retourner", r"a remettre", r"a signer", r"a regler", r"a completer",
-    r"au plus tard", r"d'ici", r"avant",
+    r"date limite",
+    r"limite",
+    r"echeance",
+    r"expire",
+    r"expirera",
+    r"expiration",
+    r"cloture",
+    r"cloturera",
+    r"clos",
+    r"delai",
+    r"attendue?s?",
+    r"a rendre",
+    r"a retourner",
+    r"a remettre",
+    r"a signer",
+    r"a regler",
+    r"a completer",
+    r"au plus tard",
+    r"d'ici",
+    r"avant",
     # English
-    r"due", r"deadline", r"expires?", r"expiring", r"closes?", r"closing", r"cut-?off", r"needed", r"required",
-    r"no later than", r"before",
+    r"due",
+    r"deadline",
+    r"expires?",
+    r"expiring",
+    r"closes?",
+    r"closing",
+    r"cut-?off",
+    r"needed",
+    r"required",
+    r"no later than",
+    r"before",
 )
 
 # Words that put a date in the past or make it a plain reference ("depuis 4h", "facture du 01/11").
 PAST_MARKERS: tuple[str, ...] = (
-    r"depuis", r"hier", r"du", r"dernier", r"derniere", r"passee le", r"emise le", r"datee? du", r"a ete",
-    r"ont ete", r"since", r"yesterday", r"last", r"was", r"were", r"dated", r"issued on", r"opened",
+    r"depuis",
+    r"hier",
+    r"du",
+    r"dernier",
+    r"derniere",
+    r"passee le",
+    r"emise le",
+    r"datee? du",
+    r"a ete",
+    r"ont ete",
+    r"since",
+    r"yesterday",
+    r"last",
+    r"was",
+    r"were",
+    r"dated",
+    r"issued on",
+    r"opened",
 )
+
+# Cities named in a context file's location, and their time zones.
+CITY_TIME_ZONES: dict[str, str] = {
+    "abidjan": "Africa/Abidjan", "dakar": "Africa/Dakar", "bamako": "Africa/Bamako", "ouagadougou": "Africa/Ouagadougou",
+    "lome": "Africa/Lome", "cotonou": "Africa/Porto-Novo", "niamey": "Africa/Niamey", "conakry": "Africa/Conakry",
+    "douala": "Africa/Douala", "yaounde": "Africa/Douala", "libreville": "Africa/Libreville", "kinshasa": "Africa/Kinshasa",
+    "accra": "Africa/Accra", "lagos": "Africa/Lagos", "casablanca": "Africa/Casablanca", "rabat": "Africa/Casablanca",
+    "tunis": "Africa/Tunis", "alger": "Africa/Algiers", "paris": "Europe/Paris", "lyon": "Europe/Paris",
+    "marseille": "Europe/Paris", "bruxelles": "Europe/Brussels", "brussels": "Europe/Brussels", "geneve": "Europe/Zurich",
+    "montreal": "America/Toronto", "quebec": "America/Toronto", "london": "Europe/London", "londres": "Europe/London",
+    "new york": "America/New_York",
+}  # fmt: skip
 
 NUMBER_WORDS: dict[str, int] = {
     "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
@@ -111,8 +186,21 @@ DURATION_UNITS: tuple[tuple[str, str], ...] = (
     (r"semaines?|weeks?", "weeks"),
 )
 DURATION_LEADS: tuple[str, ...] = (
-    r"sous", r"dans", r"d'ici", r"en moins de", r"dans un delai de", r"dans les", r"au plus tard dans",
-    r"within", r"in", r"in the next", r"within the next", r"under", r"less than", r"target", r"delai de",
+    r"sous",
+    r"dans",
+    r"d'ici",
+    r"en moins de",
+    r"dans un delai de",
+    r"dans les",
+    r"au plus tard dans",
+    r"within",
+    r"in",
+    r"in the next",
+    r"within the next",
+    r"under",
+    r"less than",
+    r"target",
+    r"delai de",
 )
 FIXED_DURATIONS: dict[str, int] = {"sous huitaine": 8, "sous quinzaine": 15, "sous huit jours": 8}
 

@@ -4,63 +4,133 @@ from __future__ import annotations
 
 STATUS_NOTICES: tuple[str, ...] = (
     # French
-    r"recu (?:de paiement|n)", r"paiement (?:recu|effectue|accepte|confirme|bien recu)", r"vous avez recu un paiement",
+    r"recu (?:de paiement|n)",
+    r"paiement (?:recu|effectue|accepte|confirme|bien recu)",
+    r"vous avez recu un paiement",
     r"(?:a ete|ont ete|a bien ete) (?:expediee?s?|livree?s?|creditee?s?|debitee?s?|deposee?s?|teledeclaree?s?|reglee?s?|effectuee?s?|enregistree?s?|traitee?s?|validee?s?|confirmee?s?|recue?s?)",
-    r"avis de (?:credit|debit|virement|paiement|operation)", r"votre compte a ete credite", r"releve (?:mensuel|de compte|de votre)",
-    r"rapport (?:mensuel|hebdomadaire|d'activite)", r"lettre d'information", r"nouveautes", r"maintenance (?:planifiee|programmee)",
-    r"confirmation de (?:commande|rendez-vous|reservation|paiement|reception|livraison)", r"accuse de reception", r"compte rendu",
-    r"bonne nouvelle", r"votre commande", r"livraison prevue", r"numero de suivi",
+    r"avis de (?:credit|debit|virement|paiement|operation)",
+    r"votre compte a ete credite",
+    r"releve (?:mensuel|de compte|de votre)",
+    r"rapport (?:mensuel|hebdomadaire|d'activite)",
+    r"lettre d'information",
+    r"nouveautes",
+    r"maintenance (?:planifiee|programmee)",
+    r"confirmation de (?:commande|rendez-vous|reservation|paiement|reception|livraison)",
+    r"accuse de reception",
+    r"compte rendu",
+    r"bonne nouvelle",
+    r"votre commande",
+    r"livraison prevue",
+    r"numero de suivi",
     # English
-    r"receipt", r"payment (?:received|confirmed|successful)", r"remittance advice", r"(?:has|have) been (?:shipped|delivered|released|credited|processed|filed|paid|scheduled|received)",
-    r"order (?:confirmation|shipped)", r"(?:monthly|weekly) (?:report|statement|summary|digest)", r"statement", r"scheduled maintenance",
-    r"newsletter", r"what's new", r"release notes", r"tracking number", r"meeting (?:notes|minutes|recap)",
+    r"receipt",
+    r"payment (?:received|confirmed|successful)",
+    r"remittance advice",
+    r"(?:has|have) been (?:shipped|delivered|released|credited|processed|filed|paid|scheduled|received)",
+    r"order (?:confirmation|shipped)",
+    r"(?:monthly|weekly) (?:report|statement|summary|digest)",
+    r"statement",
+    r"scheduled maintenance",
+    r"newsletter",
+    r"what's new",
+    r"release notes",
+    r"tracking number",
+    r"meeting (?:notes|minutes|recap)",
 )
 
 AUTO_REPLY_SUBJECTS: tuple[str, ...] = (
-    r"automatic reply", r"auto(?:matic)?[- ]?reply", r"autoreply", r"reponse automatique", r"absence du bureau", r"absent(?:e)?",
-    r"out of (?:the )?office", r"message d'absence", r"en conges?",
+    r"automatic reply",
+    r"auto(?:matic)?[- ]?reply",
+    r"autoreply",
+    r"reponse automatique",
+    r"absence du bureau",
+    r"absent(?:e)?",
+    r"out of (?:the )?office",
+    r"message d'absence",
+    r"en conges?",
 )
 AUTO_REPLY_BODIES: tuple[str, ...] = (
-    r"je suis (?:actuellement )?(?:absente?|en conges?|en deplacement)", r"i am (?:currently )?(?:out of the office|away|on leave|travelling|traveling)",
-    r"i'm (?:currently )?(?:out of the office|away|on leave)", r"will (?:only )?(?:check|read) (?:my )?(?:e-?mails?|inbox)", r"ne lirai mes (?:courriels|messages|e-?mails)",
-    r"de retour le", r"back (?:on|in the office)",
+    r"je suis (?:actuellement )?(?:absente?|en conges?|en deplacement)",
+    r"i am (?:currently )?(?:out of the office|away|on leave|travelling|traveling)",
+    r"i'm (?:currently )?(?:out of the office|away|on leave)",
+    r"will (?:only )?(?:check|read) (?:my )?(?:e-?mails?|inbox)",
+    r"ne lirai mes (?:courriels|messages|e-?mails)",
+    r"de retour le",
+    r"back (?:on|in the office)",
 )
 
 CALENDAR_REPLY_SUBJECTS: tuple[str, ...] = (
-    r"accepte", r"accepted", r"refuse", r"declined", r"provisoire", r"tentative", r"tentatively accepted",
-    r"nouvelle heure proposee", r"new time proposed", r"accepte provisoirement",
+    r"accepte",
+    r"accepted",
+    r"refuse",
+    r"declined",
+    r"provisoire",
+    r"tentative",
+    r"tentatively accepted",
+    r"nouvelle heure proposee",
+    r"new time proposed",
+    r"accepte provisoirement",
 )
 CALENDAR_INVITE_SUBJECTS: tuple[str, ...] = (
-    r"invitation", r"updated invitation", r"invitation mise a jour", r"nouvel evenement", r"new event",
+    r"invitation",
+    r"updated invitation",
+    r"invitation mise a jour",
+    r"nouvel evenement",
+    r"new event",
 )
 
 RESOLVED: tuple[str, ...] = (
     # French
-    r"(?:est|a ete|sont|ont ete) (?:resolue?s?|retablie?s?|corrigee?s?|reparee?s?)", r"fonctionne (?:de nouveau|a nouveau|normalement)",
-    r"tourne (?:de nouveau|a nouveau|normalement)", r"(?:ticket|incident|demande) (?:est )?(?:clos|cloture|ferme|resolu)", r"est cloture",
-    r"plus rien ne presse", r"(?:probleme|incident) (?:est )?regle", r"aucune donnee n'a ete perdue", r"rentre dans l'ordre",
+    r"(?:est|a ete|sont|ont ete) (?:resolue?s?|retablie?s?|corrigee?s?|reparee?s?)",
+    r"fonctionne (?:de nouveau|a nouveau|normalement)",
+    r"tourne (?:de nouveau|a nouveau|normalement)",
+    r"(?:ticket|incident|demande) (?:est )?(?:clos|cloture|ferme|resolu)",
+    r"est cloture",
+    r"plus rien ne presse",
+    r"(?:probleme|incident) (?:est )?regle",
+    r"aucune donnee n'a ete perdue",
+    r"rentre dans l'ordre",
     # English
-    r"(?:has been|is|was|have been) (?:resolved|fixed|restored)", r"back to normal", r"working (?:again|normally)",
-    r"(?:ticket|incident|case) (?:has been |is )?(?:closed|resolved)", r"no longer urgent", r"all (?:systems|services) operational",
+    r"(?:has been|is|was|have been) (?:resolved|fixed|restored)",
+    r"back to normal",
+    r"working (?:again|normally)",
+    r"(?:ticket|incident|case) (?:has been |is )?(?:closed|resolved)",
+    r"no longer urgent",
+    r"all (?:systems|services) operational",
 )
 
 PRICE_CHANGES: tuple[str, ...] = (
     r"(?:evolution|hausse|augmentation|modification|changement|revision) (?:de |des )?(?:nos )?(?:tarifs|prix|conditions tarifaires)",
-    r"nouveaux tarifs", r"(?:price|pricing) (?:change|increase|update)", r"new (?:prices|pricing|rates)", r"(?:tarifs|prices) (?:evolueront|will (?:change|increase))",
+    r"nouveaux tarifs",
+    r"(?:price|pricing) (?:change|increase|update)",
+    r"new (?:prices|pricing|rates)",
+    r"(?:tarifs|prices) (?:evolueront|will (?:change|increase))",
 )
 
 APPLICATIONS: tuple[str, ...] = (
-    r"candidature", r"(?:je vous adresse|veuillez trouver) (?:ma|mon) (?:candidature|cv)", r"lettre de motivation",
-    r"(?:job )?application for", r"(?:apply|applying) for", r"my (?:cv|resume)", r"curriculum vitae", r"poste de",
+    r"candidature",
+    r"(?:je vous adresse|veuillez trouver) (?:ma|mon) (?:candidature|cv)",
+    r"lettre de motivation",
+    r"(?:job )?application for",
+    r"(?:apply|applying) for",
+    r"my (?:cv|resume)",
+    r"curriculum vitae",
+    r"poste de",
 )
 
 QUOTE_REQUESTS: tuple[str, ...] = (
-    r"demande (?:de |d')(?:devis|offre|soumission|cotation|prix|proposition)", r"(?:recevoir|obtenir|nous faire parvenir|envoyer) (?:une|votre) (?:offre|devis|soumission|proposition|cotation)",
-    r"(?:request for|requesting) (?:a )?(?:quote|quotation|proposal)", r"(?:send|give|provide) (?:us |me )?(?:a )?(?:quote|quotation|proposal|estimate)",
+    r"demande (?:de |d')(?:devis|offre|soumission|cotation|prix|proposition)",
+    r"(?:recevoir|obtenir|nous faire parvenir|envoyer) (?:une|votre) (?:offre|devis|soumission|proposition|cotation)",
+    r"(?:request for|requesting) (?:a )?(?:quote|quotation|proposal)",
+    r"(?:send|give|provide) (?:us |me )?(?:a )?(?:quote|quotation|proposal|estimate)",
     r"offre de prix",
 )
 
 MEETING_CHANGES: tuple[str, ...] = (
-    r"report(?:er)? (?:de )?(?:notre|le|la) (?:point|reunion|rendez-vous|rdv|call|visio|entretien)", r"(?:annuler|decaler|deplacer|reprogrammer|reporter) (?:notre|le|la) (?:point|reunion|rendez-vous|rdv|entretien)",
-    r"(?:proposer|trouver) un (?:autre |nouveau )?creneau", r"reschedul\w*", r"(?:move|postpone|cancel) (?:our|the) (?:meeting|call)", r"new (?:slot|time)",
+    r"report(?:er)? (?:de )?(?:notre|le|la) (?:point|reunion|rendez-vous|rdv|call|visio|entretien)",
+    r"(?:annuler|decaler|deplacer|reprogrammer|reporter) (?:notre|le|la) (?:point|reunion|rendez-vous|rdv|entretien)",
+    r"(?:proposer|trouver) un (?:autre |nouveau )?creneau",
+    r"reschedul\w*",
+    r"(?:move|postpone|cancel) (?:our|the) (?:meeting|call)",
+    r"new (?:slot|time)",
 )
