@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
@@ -188,45 +190,80 @@ def _fix_surrogates(value: str) -> str:
         return raw.decode("cp1252", "replace")
 
 
-def _header(msg: Message, name: str, warnings: list[str]) -> str | None:
-    """One header as decoded text, or None; parse problems become warnings."""
-    try:
-        value = msg.get(name)
-    except Exception as exc:
-        warnings.append(f"header {name}: {type(exc).__name__}")
-        raw = _raw_header(msg, name)
-        return None if raw is None else _fix_surrogates(str(raw))
-    if value is None:
-        return None
-    for defect in getattr(value, "defects", ()):
-        warnings.append(f"header {name}: {type(defect).__name__}")
-    return _fix_surrogates(str(value))
+def _decode_value(raw: str, name: str, warnings: list[str]) -> str:
+    """Unfold a stored header value and decode its RFC 2047 encoded words."""
+    value = " ".join(raw.split())
+    if "=?" in value:
+        try:
+            value = str(make_header(decode_header(value)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError) as exc:
+            warnings.append(f"header {name}: undecodable encoded words ({type(exc).__name__})")
+    return _fix_surrogates(value)
 
 
 def _raw_header(msg: Message, name: str) -> str | None:
+    lower = name.lower()
     for key, value in msg.raw_items():  # stored values, before the policy's header classes parse them
-        if key.lower() == name.lower():
+        if key.lower() == lower:
             return str(value)
     return None
 
 
 def _addresses(msg: Message, name: str, warnings: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-cased address) pairs of an address header."""
-    try:
-        value = msg.get(name)
-        if value is None:
-            return []
-        groups = getattr(value, "addresses", None)
-        if groups is not None:
-            pairs = [(_fix_surrogates(a.display_name), _fix_surrogates(a.addr_spec)) for a in groups]
-            if any(addr and addr != "<>" for _, addr in pairs):
-                return [(n, a.lower()) for n, a in pairs if a and a != "<>"]
-    except Exception as exc:
-        warnings.append(f"header {name}: {type(exc).__name__}")
     raw = _raw_header(msg, name)
     if raw is None:
         return []
-    return [(_fix_surrogates(n), _fix_surrogates(a).lower()) for n, a in getaddresses([raw]) if a]
+    unfolded = " ".join(raw.split())
+    pairs = [(n, a) for n, a in getaddresses([unfolded]) if "@" in a]
+    if pairs:
+        return [(_decode_value(n, name, warnings), _fix_surrogates(a).lower()) for n, a in pairs]
+    try:  # the full RFC 5322 parser copes with some shapes getaddresses rejects
+        value = msg.get(name)
+        groups = getattr(value, "addresses", None) or ()
+        for defect in getattr(value, "defects", ()):
+            warnings.append(f"header {name}: {type(defect).__name__}")
+        found = [(_fix_surrogates(a.display_name), _fix_surrogates(a.addr_spec).lower()) for a in groups]
+        return [(n, a) for n, a in found if a and a != "<>"]
+    except Exception as exc:
+        warnings.append(f"header {name}: {type(exc).__name__}")
+        return []
+
+
+@dataclass(frozen=True)
+class _PartInfo:
+    """The few MIME fields the body walk needs, read once per part."""
+
+    ctype: str
+    maintype: str
+    subtype: str
+    charset: str | None
+    disposition: str
+    filename: str | None
+
+
+def _info(part: Message, warnings: list[str]) -> _PartInfo:
+    # A legacy (compat32) message parses Content-Type parameters with plain string work,
+    # much cheaper than building the default policy's structured header objects.
+    legacy = Message()
+    legacy.set_default_type(part.get_default_type())
+    content_type = _raw_header(part, "content-type")
+    disposition_raw = _raw_header(part, "content-disposition")
+    if content_type:
+        legacy["Content-Type"] = " ".join(content_type.split())
+    if disposition_raw:
+        legacy["Content-Disposition"] = " ".join(disposition_raw.split())
+    ctype = legacy.get_content_type()
+    try:
+        charset = legacy.get_content_charset()
+        filename = legacy.get_filename()
+    except (LookupError, UnicodeError, ValueError) as exc:
+        warnings.append(f"bad MIME parameters: {type(exc).__name__}")
+        charset, filename = None, None
+    maintype, _, subtype = ctype.partition("/")
+    disposition = (disposition_raw or "").split(";", 1)[0].strip().lower()
+    name = _decode_value(filename, "filename", warnings) if filename else None
+    return _PartInfo(ctype, maintype, subtype, charset, disposition, name)
 
 
 def _date(msg: Message, warnings: list[str]) -> datetime | None:
@@ -244,16 +281,11 @@ def _date(msg: Message, warnings: list[str]) -> datetime | None:
     return parsed
 
 
-def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
-    if disposition == "attachment":
+def _is_attachment(info: _PartInfo) -> bool:
+    if info.disposition == "attachment":
         return True
-    if part.get_content_maintype() in ("text", "multipart", "message"):
-        return (
-            bool(part.get_filename())
-            and disposition != "inline"
-            and part.get_content_subtype() not in ("plain", "html")
-        )
+    if info.maintype in ("text", "multipart", "message"):
+        return bool(info.filename) and info.disposition != "inline" and info.subtype not in ("plain", "html")
     return True
 
 
@@ -261,18 +293,18 @@ def _payload_bytes(part: Message, warnings: list[str]) -> bytes:
     try:
         payload = part.get_payload(decode=True)
     except Exception as exc:
-        warnings.append(f"undecodable {part.get_content_type()} part: {type(exc).__name__}")
+        warnings.append(f"undecodable part: {type(exc).__name__}")
         return b""
     if isinstance(payload, bytes):
         return payload
     return b""
 
 
-def _decode_text(part: Message, warnings: list[str]) -> str:
+def _decode_text(part: Message, info: _PartInfo, warnings: list[str]) -> str:
     """Decode a text part with its declared charset, falling back sensibly and saying so."""
     data = _payload_bytes(part, warnings)
-    charset = part.get_content_charset()
-    if charset is None and part.get_content_subtype() == "html":
+    charset = info.charset
+    if charset is None and info.subtype == "html":
         found = _META_CHARSET.search(data[:4096])
         charset = found.group(1).decode("ascii", "replace").lower() if found else None
     charset = (charset or "us-ascii").lower()
@@ -337,29 +369,29 @@ class _Body:
         if depth > 30:
             self.warnings.append("MIME nesting too deep")
             return ""
-        ctype = part.get_content_type()
+        info = _info(part, self.warnings)
         if part.is_multipart():
             children = part.get_payload()
             if not isinstance(children, list):
                 return ""
-            if ctype == "multipart/alternative":
+            if info.ctype == "multipart/alternative":
                 return self._alternative(children, depth)
             texts = [self.text_of(child, depth + 1) for child in children if isinstance(child, Message)]
             return "\n\n".join(t for t in texts if t)
-        if ctype == "message/rfc822" or part.get_content_maintype() == "message":
-            return self._attached_message(part, depth)
-        if ctype == "text/calendar":
-            self._add_attachment(part)
-            self.calendar.append(summarize_calendar(_decode_text(part, self.warnings)))
+        if info.maintype == "message":
+            return self._attached_message(part, info, depth)
+        if info.ctype == "text/calendar":
+            self._add_attachment(part, info)
+            self.calendar.append(summarize_calendar(_decode_text(part, info, self.warnings)))
             return ""
-        if _is_attachment(part):
-            self._add_attachment(part)
+        if _is_attachment(info):
+            self._add_attachment(part, info)
             return ""
-        if ctype == "text/html":
-            return html_to_text(_decode_text(part, self.warnings))
-        if part.get_content_maintype() == "text":
-            return _tidy(_decode_text(part, self.warnings))
-        self._add_attachment(part)
+        if info.ctype == "text/html":
+            return html_to_text(_decode_text(part, info, self.warnings))
+        if info.maintype == "text":
+            return _tidy(_decode_text(part, info, self.warnings))
+        self._add_attachment(part, info)
         return ""
 
     def _alternative(self, children: Sequence[object], depth: int) -> str:
@@ -369,11 +401,11 @@ class _Body:
         for child in children:
             if not isinstance(child, Message):
                 continue
-            ctype = child.get_content_type()
-            if ctype == "text/plain" and not plain and not _is_attachment(child):
-                plain = _tidy(_decode_text(child, self.warnings))
-            elif ctype == "text/html" and not html and not _is_attachment(child):
-                html = html_to_text(_decode_text(child, self.warnings))
+            info = _info(child, self.warnings)
+            if info.ctype == "text/plain" and not plain and not _is_attachment(info):
+                plain = _tidy(_decode_text(child, info, self.warnings))
+            elif info.ctype == "text/html" and not html and not _is_attachment(info):
+                html = html_to_text(_decode_text(child, info, self.warnings))
             else:
                 text = self.text_of(child, depth + 1)
                 other = other or text
@@ -382,31 +414,24 @@ class _Body:
             return html
         return plain or html or other
 
-    def _attached_message(self, part: Message, depth: int) -> str:
+    def _attached_message(self, part: Message, info: _PartInfo, depth: int) -> str:
         inner = part.get_payload()
         message = inner[0] if isinstance(inner, list) and inner else None
         if not isinstance(message, Message):
             return ""
-        disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
-        if disposition == "attachment":
-            size = len(message.as_bytes()) if hasattr(message, "as_bytes") else 0
-            self.attachments.append(Attachment(part.get_filename(), "message/rfc822", size))
+        if info.disposition == "attachment":
+            self.attachments.append(Attachment(info.filename, info.ctype, len(message.as_bytes())))
             return ""
-        head = [
-            f"{name}: {_header(message, name, self.warnings) or ''}" for name in ("From", "Date", "Subject")
-        ]
+        head = []
+        for name in ("From", "Date", "Subject"):
+            raw = _raw_header(message, name)
+            head.append(f"{name}: {_decode_value(raw, name, self.warnings) if raw else ''}")
         body = self.text_of(message, depth + 1)
         return "---------- Forwarded message ----------\n" + "\n".join(head) + "\n\n" + body
 
-    def _add_attachment(self, part: Message) -> None:
+    def _add_attachment(self, part: Message, info: _PartInfo) -> None:
         data = _payload_bytes(part, self.warnings)
-        try:
-            name = part.get_filename()
-        except Exception:
-            name = None
-        self.attachments.append(
-            Attachment(_fix_surrogates(name) if name else None, part.get_content_type(), len(data))
-        )
+        self.attachments.append(Attachment(info.filename, info.ctype, len(data)))
 
 
 def _defects(msg: Message) -> list[str]:
@@ -443,11 +468,10 @@ def _empty(raw: bytes, warnings: list[str]) -> ParsedEmail:
 def _build(msg: Message, raw: bytes, warnings: list[str]) -> ParsedEmail:
     warnings.extend(_defects(msg))
     headers: dict[str, str] = {}
-    for key in msg:
+    for key, value in msg.raw_items():
         lower = key.lower()
         if lower not in headers:
-            value = _header(msg, key, warnings)
-            headers[lower] = " ".join((value or "").split())
+            headers[lower] = _decode_value(str(value), lower, warnings)
     senders = _addresses(msg, "from", warnings)
     from_name, from_addr = senders[0] if senders else ("", "")
     if not from_addr and "from" in headers:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import cached_property
 
 from integrations.triage.lexicon import fraud, marketing, notification, request, risk
 from integrations.triage.text import compile_terms, sentences
@@ -60,58 +60,6 @@ _LINK = re.compile(r"https?://|www\.|<http")
 _WORD = re.compile(r"[a-z]{2,}")
 
 
-@dataclass(frozen=True)
-class Cues:
-    """Phrases found in the new part of a message (and, for footers, its signature)."""
-
-    ask_sentences: frozenset[Span]
-    explicit_asks: bool
-    consequence_sentences: frozenset[Span]
-    questions: int
-    no_action: bool
-    no_reply: bool
-    signature_asked: bool
-    payment_asked: bool
-    call_asked: bool
-    formal_notice: bool
-    consequence: bool
-    outage: bool
-    low_priority: bool
-    immediacy: bool
-    account_blocked: bool
-    churn: bool
-    tender: bool
-    order: bool
-    credentials: bool
-    pay_link: bool
-    lure: bool
-    invoice: bool
-    fees_to_release: bool
-    gift_cards: bool
-    secret_transfer: int
-    bank_change: bool
-    lottery: int
-    investment: int
-    promotions: int
-    cold_outreach: int
-    opt_out: bool
-    unsolicited: bool
-    solicitation: bool
-    service_relationship: bool
-    status_notice: int
-    resolved: bool
-    price_change: bool
-    application: bool
-    quote_request: bool
-    meeting_change: bool
-    links: int
-
-    @property
-    def asks(self) -> bool:
-        """Whether anything is asked of the reader."""
-        return bool(self.ask_sentences)
-
-
 def _sentence_hits(
     pattern: re.Pattern[str], text: str, spans: list[Span], *, skip_negated: bool = False
 ) -> set[Span]:
@@ -128,63 +76,258 @@ def _count(pattern: re.Pattern[str], text: str) -> int:
     return len({m.group(0) for m in pattern.finditer(text)})
 
 
+class Cues:
+    """Phrases found in the new part of a message (and, for footers, its signature), each looked up on first use."""
+
+    def __init__(self, subject: str, body: str, footer: str) -> None:
+        self.text = subject + "\n\n" + body
+        self.subject = subject
+        self.everything = self.text + "\n\n" + footer
+        self.spans = sentences(self.text)
+
+    def _has(self, pattern: re.Pattern[str]) -> bool:
+        return pattern.search(self.text) is not None
+
+    def _has_affirmed(self, pattern: re.Pattern[str]) -> bool:
+        return bool(_sentence_hits(pattern, self.text, self.spans, skip_negated=True))
+
+    # What is asked.
+    @cached_property
+    def _asks(self) -> set[Span]:
+        return _sentence_hits(_ASK, self.text, self.spans)
+
+    @cached_property
+    def _questions(self) -> set[Span]:
+        start = len(self.subject)
+        text = self.text
+        return {
+            (s, e)
+            for s, e in self.spans
+            if s >= start and text[s:e].rstrip().endswith("?") and len(_WORD.findall(text, s, e)) >= 3
+        }
+
+    @cached_property
+    def ask_sentences(self) -> frozenset[Span]:
+        """Sentences that ask something, questions included."""
+        return frozenset(self._asks | self._questions)
+
+    @property
+    def asks(self) -> bool:
+        """Whether anything is asked of the reader."""
+        return bool(self.ask_sentences)
+
+    @property
+    def explicit_asks(self) -> bool:
+        """Whether a request is worded as one (not only a question)."""
+        return bool(self._asks)
+
+    @property
+    def questions(self) -> int:
+        """How many questions the new part asks."""
+        return len(self._questions)
+
+    @cached_property
+    def consequence_sentences(self) -> frozenset[Span]:
+        """Sentences that say what happens otherwise."""
+        return frozenset(_sentence_hits(_CONSEQUENCE, self.text, self.spans))
+
+    @property
+    def consequence(self) -> bool:
+        """Whether a loss, penalty or threat is stated."""
+        return bool(self.consequence_sentences)
+
+    @cached_property
+    def _ask_text(self) -> str:
+        # What is asked: ask and question sentences, plus threats ("sans ce document signé ...").
+        text = self.text
+        chosen = sorted(self.ask_sentences | self.consequence_sentences)
+        return " ".join(text[s:e] for s, e in chosen) + " " + self.subject
+
+    @cached_property
+    def signature_asked(self) -> bool:
+        """A signature is asked for."""
+        return _SIGNATURE.search(self._ask_text) is not None
+
+    @cached_property
+    def payment_asked(self) -> bool:
+        """A payment is asked for."""
+        return _PAYMENT.search(self._ask_text) is not None
+
+    @cached_property
+    def call_asked(self) -> bool:
+        """A phone call is asked for."""
+        return _CALL.search(self._ask_text) is not None or _CALL_ME.search(self.text) is not None
+
+    @cached_property
+    def no_action(self) -> bool:
+        """The message says nothing is expected."""
+        return self._has(_NO_ACTION)
+
+    @cached_property
+    def no_reply(self) -> bool:
+        """The message says replies are not read."""
+        return _NO_REPLY.search(self.everything) is not None
+
+    # Stakes.
+    @cached_property
+    def formal_notice(self) -> bool:
+        """A formal legal or tax notice, or a summons by an authority."""
+        return self._has(_FORMAL) or (self._has(_SUMMONS) and self._has(_AUTHORITY))
+
+    @cached_property
+    def outage(self) -> bool:
+        """Something in production is down or blocked."""
+        return self._has(_OUTAGE)
+
+    @cached_property
+    def low_priority(self) -> bool:
+        """The sender says it is not urgent."""
+        return self._has(_LOW)
+
+    @cached_property
+    def immediacy(self) -> bool:
+        """'As soon as possible' and its kin."""
+        return self._has(_IMMEDIACY)
+
+    @cached_property
+    def account_blocked(self) -> bool:
+        """An account or card is blocked, or fraud is reported."""
+        return self._has(_BLOCKED)
+
+    @cached_property
+    def churn(self) -> bool:
+        """A client says it may leave."""
+        return self._has(_CHURN)
+
+    @cached_property
+    def tender(self) -> bool:
+        """A call for tenders."""
+        return self._has(_TENDER)
+
+    @cached_property
+    def order(self) -> bool:
+        """A purchase order."""
+        return self._has(_ORDER)
+
+    # Phishing and scams.
+    @cached_property
+    def credentials(self) -> bool:
+        """Asks for passwords, codes or card details (disclaimers excluded)."""
+        return self._has_affirmed(_CREDENTIALS)
+
+    @cached_property
+    def pay_link(self) -> bool:
+        """Asks to pay or renew through a link."""
+        return self._has_affirmed(_PAY_LINK)
+
+    @cached_property
+    def lure(self) -> bool:
+        """A credential-phishing pretext (full mailbox, expiring password, shared file)."""
+        return self._has_affirmed(_LURE)
+
+    @cached_property
+    def fees_to_release(self) -> bool:
+        """A fee to release funds, a parcel or winnings."""
+        return self._has(_FEES)
+
+    @cached_property
+    def gift_cards(self) -> bool:
+        """Gift cards are asked for."""
+        return self._has(_GIFT)
+
+    @cached_property
+    def secret_transfer(self) -> int:
+        """How many signs of a confidential-transfer (CEO fraud) request."""
+        return _count(_SECRET_TRANSFER, self.text)
+
+    @cached_property
+    def bank_change(self) -> bool:
+        """New bank details are announced."""
+        return self._has_affirmed(_BANK_CHANGE)
+
+    @cached_property
+    def lottery(self) -> int:
+        """How many lottery or inheritance signs."""
+        return _count(_LOTTERY, self.text)
+
+    @cached_property
+    def investment(self) -> int:
+        """How many investment-scam signs."""
+        return _count(_INVESTMENT, self.text)
+
+    # Marketing.
+    @cached_property
+    def promotions(self) -> int:
+        """How many promotional phrases."""
+        return _count(_PROMO, self.everything)
+
+    @cached_property
+    def cold_outreach(self) -> int:
+        """How many cold-prospecting phrases."""
+        return _count(_COLD, self.everything)
+
+    @cached_property
+    def opt_out(self) -> bool:
+        """An unsubscribe or opt-out line."""
+        return _OPT_OUT.search(self.everything) is not None
+
+    @cached_property
+    def unsolicited(self) -> bool:
+        """Says the address came from a directory or a bought list."""
+        return _UNSOLICITED.search(self.everything) is not None
+
+    @cached_property
+    def solicitation(self) -> bool:
+        """Admits being a solicitation rather than a bill or notice."""
+        return _SOLICITATION.search(self.everything) is not None
+
+    @cached_property
+    def service_relationship(self) -> bool:
+        """Says the reader is a user or customer of the sender."""
+        return _SERVICE.search(self.everything) is not None
+
+    # Notices and everyday requests.
+    @cached_property
+    def status_notice(self) -> int:
+        """How many receipt, shipment or report phrases."""
+        return _count(_STATUS, self.text)
+
+    @cached_property
+    def resolved(self) -> bool:
+        """An incident is said to be fixed or closed."""
+        return self._has(_RESOLVED)
+
+    @cached_property
+    def price_change(self) -> bool:
+        """A change of prices is announced."""
+        return self._has(_PRICE)
+
+    @cached_property
+    def application(self) -> bool:
+        """A job application."""
+        return self._has(_APPLICATION)
+
+    @cached_property
+    def quote_request(self) -> bool:
+        """A request for a quote or proposal."""
+        return self._has(_QUOTE)
+
+    @cached_property
+    def meeting_change(self) -> bool:
+        """A meeting is cancelled or moved."""
+        return self._has(_MEETING)
+
+    @cached_property
+    def invoice(self) -> bool:
+        """An invoice to pay (not a receipt)."""
+        return self._has(_INVOICE) and not self._has(_SETTLED)
+
+    @cached_property
+    def links(self) -> int:
+        """How many links."""
+        return len(_LINK.findall(self.everything))
+
+
 def read_cues(subject: str, body: str, footer: str) -> Cues:
-    """Find the cues in the folded subject, folded new body and folded footer (signature and below)."""
-    text = subject + "\n\n" + body
-    spans = sentences(text)
-    asks = _sentence_hits(_ASK, text, spans)
-    question_spans = {
-        (s, e)
-        for s, e in spans
-        if s >= len(subject) and text[s:e].rstrip().endswith("?") and len(_WORD.findall(text[s:e])) >= 3
-    }
-    consequence_spans = _sentence_hits(_CONSEQUENCE, text, spans)
-    # What is asked: ask and question sentences, plus threats ("sans ce document signé ...").
-    ask_text = (
-        " ".join(text[s:e] for s, e in sorted(asks | question_spans | consequence_spans)) + " " + subject
-    )
-    everything = text + "\n\n" + footer
-    summons = bool(_SUMMONS.search(text)) and bool(_AUTHORITY.search(text))
-    return Cues(
-        ask_sentences=frozenset(asks | question_spans),
-        explicit_asks=bool(asks),
-        consequence_sentences=frozenset(consequence_spans),
-        questions=len(question_spans),
-        no_action=bool(_NO_ACTION.search(text)),
-        no_reply=bool(_NO_REPLY.search(everything)),
-        signature_asked=bool(_SIGNATURE.search(ask_text)),
-        payment_asked=bool(_PAYMENT.search(ask_text)),
-        call_asked=bool(_CALL.search(ask_text)) or bool(_CALL_ME.search(text)),
-        formal_notice=bool(_FORMAL.search(text)) or summons,
-        consequence=bool(consequence_spans),
-        outage=bool(_OUTAGE.search(text)),
-        low_priority=bool(_LOW.search(text)),
-        immediacy=bool(_IMMEDIACY.search(text)),
-        account_blocked=bool(_BLOCKED.search(text)),
-        churn=bool(_CHURN.search(text)),
-        tender=bool(_TENDER.search(text)),
-        order=bool(_ORDER.search(text)),
-        credentials=bool(_sentence_hits(_CREDENTIALS, text, spans, skip_negated=True)),
-        pay_link=bool(_sentence_hits(_PAY_LINK, text, spans, skip_negated=True)),
-        lure=bool(_sentence_hits(_LURE, text, spans, skip_negated=True)),
-        invoice=bool(_INVOICE.search(text)) and not _SETTLED.search(text),
-        fees_to_release=bool(_FEES.search(text)),
-        gift_cards=bool(_GIFT.search(text)),
-        secret_transfer=_count(_SECRET_TRANSFER, text),
-        bank_change=bool(_sentence_hits(_BANK_CHANGE, text, spans, skip_negated=True)),
-        lottery=_count(_LOTTERY, text),
-        investment=_count(_INVESTMENT, text),
-        promotions=_count(_PROMO, everything),
-        cold_outreach=_count(_COLD, everything),
-        opt_out=bool(_OPT_OUT.search(everything)),
-        unsolicited=bool(_UNSOLICITED.search(everything)),
-        solicitation=bool(_SOLICITATION.search(everything)),
-        service_relationship=bool(_SERVICE.search(everything)),
-        status_notice=_count(_STATUS, text),
-        resolved=bool(_RESOLVED.search(text)),
-        price_change=bool(_PRICE.search(text)),
-        application=bool(_APPLICATION.search(text)),
-        quote_request=bool(_QUOTE.search(text)),
-        meeting_change=bool(_MEETING.search(text)),
-        links=len(_LINK.findall(everything)),
-    )
+    """Cues of the folded subject, folded new body and folded footer (signature and below)."""
+    return Cues(subject, body, footer)

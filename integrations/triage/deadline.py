@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from integrations.triage.lexicon import calendar as cal
-from integrations.triage.text import fold, sentences
+from integrations.triage.text import fold, sentences, top_level_alternatives
 
 __all__ = ["Deadline", "find_deadlines", "horizon_days", "pick_deadline"]
 
@@ -37,8 +37,29 @@ _UNIT = "|".join(f"(?P<u{i}>{pattern})" for i, (pattern, _) in enumerate(cal.DUR
 _LEADS = "|".join(sorted(cal.DURATION_LEADS, key=len, reverse=True))
 _TZ = _alt(list(cal.TIME_ZONES))
 
+
+def _starters() -> str:
+    """Every word that can begin a time expression: a cheap gate before the full alternation."""
+    sources: list[str] = [
+        *cal.MONTHS,
+        *cal.WEEKDAYS,
+        *cal.TIME_ZONES,
+        *cal.TIMES_OF_DAY,
+        *cal.FIXED_DURATIONS,
+    ]
+    sources += [*cal.DURATION_LEADS, cal.NOON, cal.MIDNIGHT]
+    sources += [pattern for pattern, *_ in cal.RELATIVE_DAYS] + [pattern for pattern, _ in cal.PERIODS]
+    words: set[str] = set()
+    for source in sources:
+        for alternative in top_level_alternatives(source):
+            first = re.match(r"[a-z]+", alternative)
+            words.update([first.group(0)] if first else re.findall(r"[a-z]+", alternative))
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
 _ATOMS = re.compile(
-    "|".join(
+    rf"(?<![\w-])(?=\d|\(|(?:{_starters()})(?![a-z]))(?:"
+    + "|".join(
         [
             rf"(?P<fixed>{_alt(list(cal.FIXED_DURATIONS))})",
             rf"(?P<duration>(?:{_LEADS})[\s:|]+(?:(?:un delai de|les|the next|next|a|au plus)\s+)?(?P<dnum>{_NUMBER})(?:\s*\(\d+\))?\s*(?:{_UNIT}))(?![\w])",
@@ -48,14 +69,15 @@ _ATOMS = re.compile(
             rf"(?P<mdy>(?P<mmon>{_MONTH})(?![\w])\.?\s+(?P<md>\d{{1,2}})(?!\d)(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}})(?!\d))?)",
             "|".join(f"(?P<rel{i}>{pattern})" for i, (pattern, *_) in enumerate(cal.RELATIVE_DAYS)),
             "|".join(f"(?P<per{i}>{pattern})" for i, (pattern, _) in enumerate(cal.PERIODS)),
-            rf"(?P<wd>(?:(?:ce|cette|le|this|next|coming)\s+)?(?P<wdn>{_WEEKDAY})(?![\w])(?:\s+(?P<wdnext>prochain))?(?:\s+(?P<wdday>\d{{1,2}})(?![\d/.:h])(?!(?:er)?\s+(?:{_MONTH})(?![\w])))?)",
+            rf"(?P<wd>(?P<wdn>{_WEEKDAY})(?![\w])(?:\s+(?P<wdnext>prochain))?(?:\s+(?P<wdday>\d{{1,2}})(?![\d/.:h])(?!(?:er)?\s+(?:{_MONTH})(?![\w])))?)",
             r"(?P<t24>(?P<th>[01]?\d|2[0-3])(?:\s?h(?P<tm>[0-5]\d)?|:(?P<tm2>[0-5]\d))(?:\s?(?P<tap>[ap])\.?m\.?)?)(?![\w:])",
             r"(?P<tampm>(?P<ah>1[0-2]|0?\d)\s?(?P<aap>[ap])\.?m\.?)(?![\w])",
             rf"(?P<noon>{cal.NOON})|(?P<midnight>{cal.MIDNIGHT})",
-            rf"(?P<tod>(?:(?:au|le|en|dans l'|in the|du)\s+)?(?P<todw>{_alt(cal.TIMES_OF_DAY)}))(?![\w])",
+            rf"(?P<tod>(?P<todw>{_alt(cal.TIMES_OF_DAY)}))(?![\w])",
             rf"(?P<tz>\(?(?:{_TZ})(?:\s?[+-]\s?\d{{1,2}})?\)?)",
         ]
-    ),
+    )
+    + ")",
 )
 _BOUNDARY = re.compile(r"[\w]")
 _CONNECTOR = re.compile(
@@ -262,7 +284,7 @@ def _resolve(group: list[_Atom], sent: datetime) -> datetime | None:
                 day = _period(cal.PERIODS[int(kind[3:])][1], base_date)
         elif kind == "wd":
             if day is None:
-                day = _weekday(m, base_date)
+                day = _weekday(m, base_date, m.string[max(0, atom.start - 8) : atom.start])
         elif kind in ("t24", "tampm", "noon", "midnight", "tod") and clock is not None:
             continue  # the first time of a range ("10:00 - 11:00") is the one that counts
         elif kind == "t24":
@@ -290,7 +312,7 @@ def _resolve(group: list[_Atom], sent: datetime) -> datetime | None:
     return datetime.combine(day, clock or default, tzinfo=zone)
 
 
-def _weekday(m: re.Match[str], base: date) -> date:
+def _weekday(m: re.Match[str], base: date, before: str) -> date:
     if m.group("wdday"):
         wanted = int(m.group("wdday"))
         for offset in range(0, 62):
@@ -299,10 +321,9 @@ def _weekday(m: re.Match[str], base: date) -> date:
                 return candidate
     target = cal.WEEKDAYS[m.group("wdn")]
     ahead = (target - base.weekday()) % 7
-    text = m.group("wd")
-    explicit_next = bool(m.group("wdnext")) or text.startswith(("next", "coming"))
+    explicit_next = bool(m.group("wdnext")) or before.endswith(("next ", "coming "))
     if ahead == 0:
-        ahead = 0 if text.startswith(("ce ", "cette ", "this ")) else 7
+        ahead = 0 if before.endswith(("ce ", "cette ", "this ")) else 7
     elif explicit_next and ahead < 2:
         ahead += 7
     return base + timedelta(days=ahead)

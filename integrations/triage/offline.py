@@ -280,10 +280,11 @@ def _decide(r: _Reading) -> _Verdict:
     credible = trusted or not s.flags
     close_relation = s.relation is not Relation.UNKNOWN or s.in_conversation
 
-    if c.lottery >= 2 or c.investment >= 2 or (c.lottery and c.fees_to_release):
+    scam = not trusted and (c.lottery >= 2 or c.investment >= 2 or (c.lottery > 0 and c.fees_to_release))
+    if scam:
         return _Verdict(Priority.SPAM, "scam", [*reasons, "lottery or investment scam"], phishing=True)
-    danger = _dangers(r, trusted)
-    if danger and not trusted:
+    danger = [] if trusted else _dangers(r, trusted)
+    if danger:
         return _Verdict(Priority.SPAM, "phishing", [*reasons, *danger, "phishing"], phishing=True)
     pushes = c.asks or c.consequence or c.links > 0 or r.deadline is not None or c.payment_asked
     spoofing = sum(_FLAG_WEIGHTS.get(flag, 1) for flag in s.flags) + (1 if pushes else 0)

@@ -84,9 +84,11 @@ _HOMOGLYPHS = (
 _COMPANY = re.compile(r"(?<![\w])(?:" + "|".join(words.COMPANY_WORDS) + r")(?![\w])")
 _VIA = re.compile("|".join(words.VIA_PATTERNS))
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|rv|sv|ref)\s*:", re.IGNORECASE)
+_BRANDS = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(b) for b in words.BRANDS) + r")(?![\w])")
 _AUTH_FAIL = re.compile(r"\b(?:dmarc|spf|dkim)=(?:fail|softfail)\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8192)
 def registrable_domain(domain: str) -> str:
     """The organisation's part of a host name: mail.sahel.test -> sahel.test, x.co.uk -> x.co.uk."""
     labels = [label for label in domain.lower().strip(".").split(".") if label]
@@ -106,6 +108,7 @@ def _domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower().strip(">").strip()
 
 
+@lru_cache(maxsize=8192)
 def _squash(label: str) -> str:
     text = fold(label)
     for source, target in _HOMOGLYPHS:
@@ -156,14 +159,15 @@ def lookalike_of(domain: str, known: str) -> bool:
     )
 
 
+@lru_cache(maxsize=1024)
 def _name_tokens(name: str) -> frozenset[str]:
     return frozenset(t for t in _TOKEN.findall(fold(name)) if t not in _GENERIC_NAME_WORDS and len(t) > 1)
 
 
-def _claims(display: str, party: Party) -> bool:
-    """Whether a display name claims to be this party (by its name or its domain's name)."""
-    shown = set(_TOKEN.findall(fold(display)))
-    squashed_display = re.sub(r"[^a-z0-9]", "", fold(display))
+def _claims(folded_display: str, party: Party) -> bool:
+    """Whether a (folded) display name claims to be this party, by its name or its domain's name."""
+    shown = set(_TOKEN.findall(folded_display))
+    squashed_display = re.sub(r"[^a-z0-9]", "", folded_display)
     label = _squash(_label(party.domain)) if party.domain else ""
     if label and len(label) >= 5 and label in squashed_display:
         return True
@@ -193,14 +197,20 @@ def _msgid_domain(message_id: str) -> str:
     return message_id.strip("<> ").rpartition("@")[2].lower()
 
 
-def _known_parties(context: TriageContext) -> list[tuple[Party, Relation]]:
-    parties = [(p, Relation.CLIENT) for p in context.known_clients if p.domain]
-    parties.extend((p, Relation.SUPPLIER) for p in context.suppliers if p.domain)
-    parties.extend(
-        (Party(context.organization_name, d, "organization"), Relation.INTERNAL)
-        for d in context.organization_domains
+@lru_cache(maxsize=64)
+def _parties(
+    clients: tuple[Party, ...], suppliers: tuple[Party, ...], org_domains: tuple[str, ...], org_name: str
+) -> tuple[tuple[Party, Relation], ...]:
+    parties = [(p, Relation.CLIENT) for p in clients if p.domain]
+    parties.extend((p, Relation.SUPPLIER) for p in suppliers if p.domain)
+    parties.extend((Party(org_name, d, "organization"), Relation.INTERNAL) for d in org_domains)
+    return tuple(parties)
+
+
+def _known_parties(context: TriageContext) -> tuple[tuple[Party, Relation], ...]:
+    return _parties(
+        context.known_clients, context.suppliers, context.organization_domains, context.organization_name
     )
-    return parties
 
 
 def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
@@ -242,7 +252,9 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
     if display and not via_platform:
         for candidate, _kind in parties:
             claimed = (
-                candidate.name and not _belongs(domain, candidate.domain) and _claims(display, candidate)
+                candidate.name
+                and not _belongs(domain, candidate.domain)
+                and _claims(folded_display, candidate)
             )
             if claimed and (party is None or party.name != candidate.name):
                 flags.append(DISPLAY_MISMATCH)
@@ -261,13 +273,12 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
         if shown_address and shown_address.group(0).lower() != address:
             flags.append(DISPLAY_MISMATCH)
         label = _label(domain)
-        for brand in words.BRANDS:
-            if re.search(rf"(?<![\w]){re.escape(brand)}(?![\w])", folded_display):
-                brand_label = brand.replace(" ", "")
-                if label != brand_label and not label.startswith(brand_label + "."):
-                    flags.append(LOOKALIKE if brand_label in label.replace("-", "") else DISPLAY_MISMATCH)
-                    impersonated = impersonated or brand
-                break
+        brand_match = _BRANDS.search(folded_display)
+        if brand_match:
+            brand_label = brand_match.group(0).replace(" ", "")
+            if label != brand_label:
+                flags.append(LOOKALIKE if brand_label in label.replace("-", "") else DISPLAY_MISMATCH)
+                impersonated = impersonated or brand_match.group(0)
 
     freemail = _is_freemail(domain)
     if freemail and relation is Relation.UNKNOWN and (_COMPANY.search(folded_display) or impersonated):

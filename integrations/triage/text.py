@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["compile_terms", "fold", "sentences", "url_domains"]
+__all__ = ["compile_terms", "fold", "sentences", "top_level_alternatives", "url_domains"]
 
 
 def _build_fold_table() -> dict[int, str]:
@@ -54,11 +54,52 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def top_level_alternatives(term: str) -> list[str]:
+    """Split a regex fragment on its top-level '|' (outside groups and classes)."""
+    parts: list[str] = []
+    depth = 0
+    in_class = False
+    start = 0
+    index = 0
+    while index < len(term):
+        char = term[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(term[start:index])
+            start = index + 1
+        index += 1
+    parts.append(term[start:])
+    return parts
+
+
 def compile_terms(terms: Iterable[str], *, flags: int = 0) -> re.Pattern[str]:
-    """One alternation of folded regex fragments, matched on word boundaries."""
-    body = "|".join(f"(?:{term})" for term in terms)
-    # A match may not start or end inside a word, unless its own edge is not a word character.
-    return re.compile(rf"(?:(?<![\w])|(?![\w]))(?:{body})(?:(?<![\w])|(?![\w]))", flags)
+    """One alternation of folded regex fragments, matched from a word start to a word end."""
+    # Fragments are grouped by their first literal character so that the engine tries only the
+    # handful that can match at a given position: several times faster on long lists.
+    buckets: dict[str, list[str]] = {}
+    others: list[str] = []
+    for term in terms:
+        for alternative in top_level_alternatives(term):
+            head = alternative[:1]
+            if head.isalnum() and alternative[1:2] not in ("?", "*", "{", "+"):
+                buckets.setdefault(head, []).append(alternative[1:])
+            else:
+                others.append(alternative)
+    branches = [f"{re.escape(head)}(?:{'|'.join(rest)})" for head, rest in sorted(buckets.items())]
+    branches += [f"(?:{alternative})" for alternative in others]
+    body = "|".join(branches)
+    # A match starts at a word start and may not end inside a word unless its own last character is not a letter.
+    return re.compile(rf"(?<![\w])(?:{body})(?:(?<![\w])|(?![\w]))", flags)
 
 
 _URL = re.compile(r"\b(?:https?://|www\.)([a-z0-9.-]+)", re.IGNORECASE)

@@ -27,8 +27,8 @@ RELATIVE_DAYS: tuple[tuple[str, int, int, int], ...] = (
     (r"demain (?:en )?(?:fin de journee|soir)", 1, 18, 0),
     (r"demain (?:en )?(?:debut d')?apres-midi", 1, 14, 0),
     (r"demain", 1, 18, 0),
-    (r"(?:en |d'ici (?:la )?|avant (?:la )?)?fin de (?:la )?journee", 0, 18, 0),
-    (r"(?:en |d'ici (?:la )?|avant (?:la )?)?fin de (?:la )?matinee", 0, 12, 0),
+    (r"fin de (?:la )?journee", 0, 18, 0),
+    (r"fin de (?:la )?matinee", 0, 12, 0),
     (r"dans la (?:journee|matinee)", 0, 18, 0),
     (r"aujourd'?hui|aujourd hui|ce jour", 0, 18, 0),
     (r"ce soir|cette nuit", 0, 20, 0),
@@ -36,14 +36,14 @@ RELATIVE_DAYS: tuple[tuple[str, int, int, int], ...] = (
     (r"ce matin", 0, 12, 0),
     (r"dans l'heure", 0, -1, 60),
     # English
-    (r"(?:the )?day after tomorrow", 2, 18, 0),
+    (r"day after tomorrow", 2, 18, 0),
     (r"tomorrow (?:morning|first thing|am)", 1, 9, 0),
     (r"tomorrow (?:at )?noon|tomorrow midday", 1, 12, 0),
     (r"tomorrow (?:afternoon|pm)", 1, 14, 0),
     (r"tomorrow (?:evening|night|eod)", 1, 18, 0),
     (r"tomorrow", 1, 18, 0),
     (
-        r"(?:the )?end of (?:the )?(?:business |working )?day|\beod\b|\bcob\b|close of business|end of business",
+        r"end of (?:the )?(?:business |working )?day|eod|cob|close of business|end of business",
         0,
         18,
         0,
@@ -56,15 +56,12 @@ RELATIVE_DAYS: tuple[tuple[str, int, int, int], ...] = (
 
 # (pattern, kind) where kind is "this_week", "next_week", "month_end", "year_end", "next_month"
 PERIODS: tuple[tuple[str, str], ...] = (
-    (r"(?:la )?fin de (?:la )?semaine prochaine|(?:the )?end of next week", "next_week"),
-    (r"(?:la )?semaine prochaine|next week", "next_week"),
-    (
-        r"(?:la )?fin de (?:la |cette )?semaine|(?:the )?end of (?:the |this )?week|cette semaine|this week",
-        "this_week",
-    ),
-    (r"(?:la )?fin (?:du|de ce) mois|(?:the )?end of (?:the |this )?month", "month_end"),
-    (r"(?:le )?mois prochain|next month", "next_month"),
-    (r"(?:la )?fin (?:de l')?annee|fin d'annee|(?:the )?end of (?:the )?year|year-end", "year_end"),
+    (r"fin de (?:la )?semaine prochaine|end of next week", "next_week"),
+    (r"semaine prochaine|next week", "next_week"),
+    (r"fin de (?:la |cette )?semaine|end of (?:the |this )?week|cette semaine|this week", "this_week"),
+    (r"fin (?:du|de ce) mois|end of (?:the |this )?month", "month_end"),
+    (r"mois prochain|next month", "next_month"),
+    (r"fin (?:de l')?annee|fin d'annee|end of (?:the )?year|year-end", "year_end"),
 )
 
 NOON = r"midi|noon|midday"
