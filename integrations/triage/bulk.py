@@ -71,7 +71,10 @@ def analyze_bulk(email: ParsedEmail, folded_subject: str, folded_text: str) -> B
         or "x-autoreply" in headers
         or "x-autorespond" in headers
         or bool(_AUTO_REPLY_SUBJECT.match(folded_subject))
-        or (headers.get("x-auto-response-suppress", "") != "" and bool(_AUTO_REPLY_BODY.search(folded_text)))
+        or (
+            headers.get("x-auto-response-suppress", "") != ""
+            and bool(_AUTO_REPLY_BODY.pattern.search(folded_text))
+        )
     )
     if auto_reply:
         reasons.append("automatic reply")
@@ -80,7 +83,7 @@ def analyze_bulk(email: ParsedEmail, folded_subject: str, folded_text: str) -> B
         auto_reply
         or (auto_submitted not in ("", "no"))
         or bool(_NO_REPLY_LOCAL.match(local))
-        or bool(_NO_REPLY_TEXT.search(folded_text))
+        or bool(_NO_REPLY_TEXT.pattern.search(folded_text))
     )
     if automated and not auto_reply:
         reasons.append("automated message")

@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 
 from integrations.triage.lexicon import fraud, marketing, notification, request, risk
-from integrations.triage.text import compile_terms, sentences
+from integrations.triage.text import Terms, compile_terms, sentences, word_prefixes
 
 __all__ = ["Cues", "read_cues"]
 
@@ -61,19 +61,15 @@ _WORD = re.compile(r"[a-z]{2,}")
 
 
 def _sentence_hits(
-    pattern: re.Pattern[str], text: str, spans: list[Span], *, skip_negated: bool = False
+    terms: Terms, text: str, spans: list[Span], prefixes: frozenset[str], *, skip_negated: bool = False
 ) -> set[Span]:
     hits: set[Span] = set()
-    for match in pattern.finditer(text):
+    for match in terms.finditer(text, prefixes):
         span = next(((s, e) for s, e in spans if s <= match.start() < e), (match.start(), match.end()))
-        if skip_negated and _NEGATION.search(text, span[0], span[1]):
+        if skip_negated and _NEGATION.pattern.search(text, span[0], span[1]):
             continue
         hits.add(span)
     return hits
-
-
-def _count(pattern: re.Pattern[str], text: str) -> int:
-    return len({m.group(0) for m in pattern.finditer(text)})
 
 
 class Cues:
@@ -84,17 +80,27 @@ class Cues:
         self.subject = subject
         self.everything = self.text + "\n\n" + footer
         self.spans = sentences(self.text)
+        self.prefixes = word_prefixes(self.everything)
 
-    def _has(self, pattern: re.Pattern[str]) -> bool:
-        return pattern.search(self.text) is not None
+    def _has(self, terms: Terms) -> bool:
+        return terms.search(self.text, self.prefixes) is not None
 
-    def _has_affirmed(self, pattern: re.Pattern[str]) -> bool:
-        return bool(_sentence_hits(pattern, self.text, self.spans, skip_negated=True))
+    def _has_all(self, terms: Terms) -> bool:
+        return terms.search(self.everything, self.prefixes) is not None
+
+    def _count(self, terms: Terms, text: str) -> int:
+        return len({m.group(0) for m in terms.finditer(text, self.prefixes)})
+
+    def _hits(self, terms: Terms, *, skip_negated: bool = False) -> set[Span]:
+        return _sentence_hits(terms, self.text, self.spans, self.prefixes, skip_negated=skip_negated)
+
+    def _has_affirmed(self, terms: Terms) -> bool:
+        return bool(self._hits(terms, skip_negated=True))
 
     # What is asked.
     @cached_property
     def _asks(self) -> set[Span]:
-        return _sentence_hits(_ASK, self.text, self.spans)
+        return self._hits(_ASK)
 
     @cached_property
     def _questions(self) -> set[Span]:
@@ -129,7 +135,7 @@ class Cues:
     @cached_property
     def consequence_sentences(self) -> frozenset[Span]:
         """Sentences that say what happens otherwise."""
-        return frozenset(_sentence_hits(_CONSEQUENCE, self.text, self.spans))
+        return frozenset(self._hits(_CONSEQUENCE))
 
     @property
     def consequence(self) -> bool:
@@ -146,17 +152,19 @@ class Cues:
     @cached_property
     def signature_asked(self) -> bool:
         """A signature is asked for."""
-        return _SIGNATURE.search(self._ask_text) is not None
+        return _SIGNATURE.search(self._ask_text, self.prefixes) is not None
 
     @cached_property
     def payment_asked(self) -> bool:
         """A payment is asked for."""
-        return _PAYMENT.search(self._ask_text) is not None
+        return _PAYMENT.search(self._ask_text, self.prefixes) is not None
 
     @cached_property
     def call_asked(self) -> bool:
         """A phone call is asked for."""
-        return _CALL.search(self._ask_text) is not None or _CALL_ME.search(self.text) is not None
+        return (
+            _CALL.search(self._ask_text, self.prefixes) is not None or _CALL_ME.search(self.text) is not None
+        )
 
     @cached_property
     def no_action(self) -> bool:
@@ -166,7 +174,7 @@ class Cues:
     @cached_property
     def no_reply(self) -> bool:
         """The message says replies are not read."""
-        return _NO_REPLY.search(self.everything) is not None
+        return self._has_all(_NO_REPLY)
 
     # Stakes.
     @cached_property
@@ -238,7 +246,7 @@ class Cues:
     @cached_property
     def secret_transfer(self) -> int:
         """How many signs of a confidential-transfer (CEO fraud) request."""
-        return _count(_SECRET_TRANSFER, self.text)
+        return self._count(_SECRET_TRANSFER, self.text)
 
     @cached_property
     def bank_change(self) -> bool:
@@ -248,49 +256,49 @@ class Cues:
     @cached_property
     def lottery(self) -> int:
         """How many lottery or inheritance signs."""
-        return _count(_LOTTERY, self.text)
+        return self._count(_LOTTERY, self.text)
 
     @cached_property
     def investment(self) -> int:
         """How many investment-scam signs."""
-        return _count(_INVESTMENT, self.text)
+        return self._count(_INVESTMENT, self.text)
 
     # Marketing.
     @cached_property
     def promotions(self) -> int:
         """How many promotional phrases."""
-        return _count(_PROMO, self.everything)
+        return self._count(_PROMO, self.everything)
 
     @cached_property
     def cold_outreach(self) -> int:
         """How many cold-prospecting phrases."""
-        return _count(_COLD, self.everything)
+        return self._count(_COLD, self.everything)
 
     @cached_property
     def opt_out(self) -> bool:
         """An unsubscribe or opt-out line."""
-        return _OPT_OUT.search(self.everything) is not None
+        return self._has_all(_OPT_OUT)
 
     @cached_property
     def unsolicited(self) -> bool:
         """Says the address came from a directory or a bought list."""
-        return _UNSOLICITED.search(self.everything) is not None
+        return self._has_all(_UNSOLICITED)
 
     @cached_property
     def solicitation(self) -> bool:
         """Admits being a solicitation rather than a bill or notice."""
-        return _SOLICITATION.search(self.everything) is not None
+        return self._has_all(_SOLICITATION)
 
     @cached_property
     def service_relationship(self) -> bool:
         """Says the reader is a user or customer of the sender."""
-        return _SERVICE.search(self.everything) is not None
+        return self._has_all(_SERVICE)
 
     # Notices and everyday requests.
     @cached_property
     def status_notice(self) -> int:
         """How many receipt, shipment or report phrases."""
-        return _count(_STATUS, self.text)
+        return self._count(_STATUS, self.text)
 
     @cached_property
     def resolved(self) -> bool:

@@ -38,6 +38,7 @@ _AUTHOR = re.compile(
     r"^[ \t>]*(?:de|from)\s*:\s*([^\n]+)$|^[ \t>]*(?:le|on)\b[^\n]*?,\s*([^\n,]+?)\s*(?:<[^>\n]*>|\([^)\n]*\))?\s*(?:a ecrit|wrote)\s*:",
     re.MULTILINE,
 )
+_REPLY_HINT = re.compile(r"ecrit\s*:|wrote\s*:|--|__|^[ \t>]*(?:de|from)\s*:", re.MULTILINE)
 _QUOTE_LINE = re.compile(r"^[ \t]*>.*$\n?", re.MULTILINE)
 _SIG_DELIMITER = re.compile(
     r"^(?:-- ?|--)\s*$|^(?:envoye|sent) (?:de|depuis|from) (?:mon|my) [^\n]{2,40}$", re.MULTILINE
@@ -54,8 +55,9 @@ _VALEDICTION = re.compile(
 
 def _cut(text: str, folded: str) -> tuple[int, bool]:
     """Offset where the history starts (or len(text)) and whether it is a forward."""
-    reply = _REPLY_MARKERS.search(folded)
-    forward = _FORWARD_MARKERS.search(folded)
+    # The marker patterns are costly on long bodies: look for their cheap tell-tales first.
+    reply = _REPLY_MARKERS.search(folded) if _REPLY_HINT.search(folded) else None
+    forward = _FORWARD_MARKERS.search(folded) if ("--" in folded or "message" in folded) else None
     candidates = [(m.start(), m is forward) for m in (reply, forward) if m is not None]
     first_quote = re.search(r"^[ \t]*>", folded, re.MULTILINE)
     if first_quote is not None:
