@@ -367,3 +367,191 @@ def test_context_from_json_accepts_the_dev_shape_and_extras() -> None:
     assert context.timezone == "Africa/Abidjan"
     assert context.vips == ("ceo@banque.test",)
     assert TriageContext.from_json({}).timezone == "Europe/Paris"
+
+
+_SITUATIONS = [
+    (
+        "spam",
+        "Aminata Diop <aminata.diop.sgt@gmail.test>",
+        "Nouveau RIB pour nos factures",
+        "Bonjour, suite à un changement de banque, merci d'utiliser désormais notre nouveau RIB ci-joint pour le règlement de la facture de 4 500 000 FCFA, dès aujourd'hui.",
+        {},
+    ),
+    (
+        "spam",
+        "Accounts <accounts@fastpay-invoices.test>",
+        "Overdue invoice - immediate payment required",
+        "Your invoice #4471 of USD 2,300 is overdue. Pay now at https://fastpay-invoices.test/pay to avoid legal action within 24 hours.",
+        {"Reply-To": "collections@other-mail.test"},
+    ),
+    (
+        "critical",
+        "Tom <tom@northwind.test>",
+        "Re: pilot slot",
+        "Any update on this? We need the signed order form by tomorrow noon or we lose the January slot.\n\nOn Mon, Mar 1, 2026 at 10:00 AM Khady <khady@mbaye-conseil.test> wrote:\n> Will send soon.",
+        {"In-Reply-To": "<abc@mbaye-conseil.test>"},
+    ),
+    (
+        "critical",
+        "Tom <tom@northwind.test>",
+        "Checkout down",
+        "Our checkout has been down since 7am and customers can't pay. Please call me ASAP.",
+        {},
+    ),
+    (
+        "informative",
+        "Notion <team@mail.notion.test>",
+        "What's new in Notion: March",
+        "Here is what's new this month in your workspace. You're receiving this email because you have a Notion account.",
+        {"List-Unsubscribe": "<mailto:u@notion.test>"},
+    ),
+    (
+        "spam",
+        "Sarah <sarah@growthly.test>",
+        "Partnership opportunity",
+        "Hope this email finds you well. We help consultancies like yours generate 30+ qualified leads per month. Would you be open to a quick call next week?",
+        {},
+    ),
+    (
+        "important",
+        "Tom <tom@northwind.test>",
+        "Thursday call",
+        "Can we move our Thursday call to next week? Tuesday or Wednesday afternoon works for me.",
+        {},
+    ),
+    (
+        "important",
+        "CloudOuest Billing <billing@cloudouest.test>",
+        "Invoice CO-2026-031",
+        "Please find attached invoice CO-2026-031 for 120 000 FCFA, due on March 10.",
+        {},
+    ),
+    (
+        "informative",
+        "Stripe <receipts@stripe.test>",
+        "Your receipt from Facturo",
+        "Receipt #1234. Amount paid: €29.00. Thank you for your payment.",
+        {},
+    ),
+    (
+        "important",
+        "CloudOuest <domains@cloudouest.test>",
+        "Your domain expires in 5 days",
+        "Your domain mbaye-conseil.test expires on March 7. Renew it from your account to avoid any interruption of your website and email.",
+        {},
+    ),
+    (
+        "critical",
+        "CloudOuest <domains@cloudouest.test>",
+        "Your domain expires tomorrow",
+        "Your domain mbaye-conseil.test expires tomorrow. Renew it today from your account, otherwise your website and email will stop working.",
+        {},
+    ),
+    (
+        "critical",
+        "DGI - Centre des impôts <cdi@impots.gouv.test>",
+        "Avis de mise en recouvrement",
+        "Un avis de mise en recouvrement de 3 200 000 FCFA a été émis à l'encontre de votre société. Vous disposez de 30 jours pour régler ou contester.",
+        {},
+    ),
+    (
+        "critical",
+        "Greffe <greffe@tribunal-commerce.test>",
+        "Assignation",
+        "Vous êtes assignée devant le tribunal de commerce de Dakar, audience le 15 avril 2026 à 9h.",
+        {},
+    ),
+    (
+        "spam",
+        "Khady Mbaye <khady.mbaye.ceo@gmail.test>",
+        "Quick favour",
+        "Are you in the office? I need you to buy 5 Apple gift cards for a client today. Keep it confidential, I'm in a meeting.",
+        {},
+    ),
+    (
+        "spam",
+        "DocuSign <dse@docusign-secure-mail.test>",
+        "Aminata Diop sent you a document to review and sign",
+        "Please review and sign: Contract.pdf https://docusign-secure-mail.test/view?id=88 Log in with your email password to access the document.",
+        {},
+    ),
+    (
+        "informative",
+        "Moussa <moussa@mbaye-conseil.test>",
+        "Déjeuner d'équipe vendredi",
+        "Petit rappel : déjeuner d'équipe vendredi à 13h au restaurant habituel.",
+        {},
+    ),
+    (
+        "informative",
+        "Tom <tom@northwind.test>",
+        "Re: report",
+        "Thanks for the report, all good on our side.",
+        {},
+    ),
+    (
+        "important",
+        "Tom <tom@northwind.test>",
+        "Question on multi-site",
+        "Could you tell me whether the module supports several warehouses?",
+        {},
+    ),
+    (
+        "informative",
+        "Banque du Fleuve <releves@banquedufleuve.test>",
+        "Relevé de compte février 2026",
+        "Votre relevé de compte de février 2026 est disponible dans votre espace client.",
+        {},
+    ),
+    (
+        "informative",
+        "LinkedIn <notifications-noreply@linkedin.test>",
+        "You appeared in 12 searches this week",
+        "See who's looking at your profile.",
+        {"List-Unsubscribe": "<mailto:u@linkedin.test>"},
+    ),
+    (
+        "spam",
+        "Events Pro <events@bizevents-africa.test>",
+        "Webinaire gratuit : doublez votre CA en 2026",
+        "Inscrivez-vous gratuitement à notre webinaire exclusif. Places limitées ! Réservez maintenant.",
+        {"List-Unsubscribe": "<mailto:u@bizevents-africa.test>", "Precedence": "bulk"},
+    ),
+    (
+        "informative",
+        "CloudOuest <satisfaction@cloudouest.test>",
+        "Votre avis compte",
+        "Donnez-nous votre avis sur notre support en 2 minutes.",
+        {"List-Unsubscribe": "<mailto:u@cloudouest.test>"},
+    ),
+    (
+        "critical",
+        "Awa <awa@sgt-transit.test>",
+        "Bon de commande à confirmer",
+        "Notre direction a validé la commande de 12 000 000 FCFA. Merci de confirmer par écrit avant 16h aujourd'hui, sinon le budget sera perdu.",
+        {},
+    ),
+    (
+        "important",
+        "Jean <jean@almadies-hotel.test>",
+        "Relance devis",
+        "Bonjour, avez-vous pu avancer sur le devis ? Merci de me tenir au courant.",
+        {},
+    ),
+    (
+        "spam",
+        "Support Microsoft <support@micros0ft-office.test>",
+        "Votre boîte mail est pleine",
+        "Votre boîte de réception est pleine. Cliquez ici pour augmenter votre stockage : http://micros0ft-office.test/upgrade",
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(("expected", "sender", "subject", "body", "headers"), _SITUATIONS)
+def test_more_situations(
+    expected: str, sender: str, subject: str, body: str, headers: dict[str, str]
+) -> None:
+    context = replace(CONTEXT, language="en")
+    result = classify(message(sender, subject, body, headers=headers), context)
+    assert result.priority.value == expected, result.reasons

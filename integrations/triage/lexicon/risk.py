@@ -10,6 +10,7 @@ FORMAL_NOTICES: tuple[str, ...] = (
     r"injonction de payer",
     r"sommation de payer",
     r"assignation (?:en justice|devant|a comparaitre)",
+    r"assignee?s? (?:en justice|devant)",
     r"citation a comparaitre",
     r"decerner(?:a)? une contrainte",
     r"avis de mise en recouvrement",
@@ -32,7 +33,14 @@ FORMAL_NOTICES: tuple[str, ...] = (
 )
 
 # "Convocation" counts as a formal notice only beside an authority word.
-SUMMONS: tuple[str, ...] = (r"convocation", r"convoquee?s?", r"summons", r"summoned")
+SUMMONS: tuple[str, ...] = (
+    r"convocation",
+    r"convoquee?s?",
+    r"assignation",
+    r"summons",
+    r"summoned",
+    r"audience du",
+)
 AUTHORITIES: tuple[str, ...] = (
     r"impots?",
     r"inspect(?:eur|rice|or)",
@@ -121,7 +129,9 @@ OUTAGES: tuple[str, ...] = (
     r"nous ne pouvons (?:ni|plus)",
     r"(?:sont|est) bloquee?s? depuis",
     # English
-    r"(?:is|are|went|has gone|have gone) down",
+    r"(?:is|are|went|has gone|have gone|has been|have been) down",
+    r"(?:is|are) broken",
+    r"(?:customers|clients|users|we) (?:can't|cannot|can no longer) (?:pay|order|log in|connect|work|access)",
     r"outage",
     r"not working",
     r"stopped working",

@@ -59,11 +59,6 @@ BRANDS: tuple[str, ...] = (
     "yousign",
     "ovh",
     "godaddy",
-    "impots",
-    "dgi",
-    "cnps",
-    "ameli",
-    "caf",
 )
 
 # Words that make a host name look like a support or security page rather than a company's domain.
