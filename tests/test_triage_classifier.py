@@ -555,3 +555,34 @@ def test_more_situations(
     context = replace(CONTEXT, language="en")
     result = classify(message(sender, subject, body, headers=headers), context)
     assert result.priority.value == expected, result.reasons
+
+
+def test_forward_is_read_with_the_forwarded_text_unless_passed_on_for_information() -> None:
+    forwarded = (
+        "\n\n---------- Forwarded message ---------\nFrom: Awa <awa@sgt-transit.test>\n\n"
+        "Merci de nous retourner le contrat signé avant 17h aujourd'hui, sinon le dossier sera reporté."
+    )
+    asked = message("Moussa <moussa@mbaye-conseil.test>", "TR: Contrat", "Peux-tu t'en occuper ?" + forwarded)
+    assert _priority(asked) is Priority.CRITICAL
+    passed_on = message(
+        "Moussa <moussa@mbaye-conseil.test>", "TR: Contrat", "Pour info, je m'en occupe." + forwarded
+    )
+    assert _priority(passed_on) is Priority.INFORMATIVE
+
+
+def test_legal_threat_with_an_outside_link_from_an_unknown_sender_is_spam() -> None:
+    email = message(
+        "Service Contentieux <notification@actes-officiels.test>",
+        "Mise en demeure avant poursuites",
+        "Nous vous mettons en demeure de consulter le dossier sur https://dossier-juridique.test/voir avant saisie.",
+    )
+    assert _priority(email) is Priority.SPAM
+
+
+def test_marked_deadline_tomorrow_morning_is_critical_for_a_known_client() -> None:
+    email = message(
+        "Awa <awa@sgt-transit.test>",
+        "Rapport pour le comité",
+        "Pouvez-vous m'envoyer le rapport avant demain 9h ?",
+    )
+    assert _priority(email) is Priority.CRITICAL

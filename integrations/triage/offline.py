@@ -33,7 +33,9 @@ from integrations.triage.thread import Thread, split_thread
 __all__ = ["OfflineClassifier", "apply_feedback"]
 
 _ORDER = (Priority.SPAM, Priority.INFORMATIVE, Priority.IMPORTANT, Priority.CRITICAL)
-_LETTERS = re.compile(r"[^\W\d_]")
+_FYI = re.compile(
+    r"\bfyi\b|pour info|for your information|a titre d'information|rien a faire|nothing to do|je m'en occupe|i'm on it|i'll handle"
+)
 _FORWARD = re.compile(r"^\s*(?:tr|fwd?|wg|rv)\s*:", re.IGNORECASE)
 _CONTRACT = re.compile(
     r"contrat|contract|\bsow\b|avenant|engagement de confidentialite|\bnda\b|bon de commande|charte|accord"
@@ -156,14 +158,11 @@ class OfflineClassifier:
         sent = email.date or self._clock()
         thread = split_thread(email.text)
         body = thread.newest
-        if (
-            len(_LETTERS.findall(body)) < 40
-            and thread.quoted
-            and (thread.forwarded or _FORWARD.match(email.subject))
-        ):
-            body = (
-                body + "\n\n" + thread.quoted
-            ).strip()  # a bare forward: the forwarded text is the message
+        forwarded = bool(thread.quoted) and (thread.forwarded or bool(_FORWARD.match(email.subject)))
+        if forwarded and not _FYI.search(fold(body)):
+            # A forward is read with the forwarded text: it says what the note asks about,
+            # unless the note only passes it on for information.
+            body = (body + "\n\n" + thread.quoted).strip()
         folded_subject = fold(email.subject)
         folded_body = fold(body)
         folded_footer = fold(thread.signature)
@@ -302,6 +301,13 @@ def _decide(r: _Reading) -> _Verdict:
         return _Verdict(Priority.INFORMATIVE, "calendar_reply", [*reasons, "calendar reply"])
 
     settled = c.no_action or (c.resolved and not c.ask_sentences)
+    if c.formal_notice and not trusted and (s.flags or r.foreign_links):
+        return _Verdict(
+            Priority.SPAM,
+            "phishing",
+            [*reasons, "legal threat with an outside link", "phishing"],
+            phishing=True,
+        )
     if c.formal_notice and not b.bulk and not settled:
         summons = (
             "summons" if re.search(r"convo|summon", r.folded_subject + r.folded_body) else "formal_notice"
@@ -312,8 +318,12 @@ def _decide(r: _Reading) -> _Verdict:
     horizon_reason = _horizon_reason(horizon)
     live = not c.resolved and not c.low_priority
     stakes = c.consequence or c.signature_asked or c.payment_asked or c.order or c.tender
-    # Today: any real ask is enough. Tomorrow: something must be at stake (a signature, a payment, a loss).
-    urgent = horizon is not None and (horizon <= 0 or (horizon == 1 and stakes))
+    # Today, or a marked deadline tomorrow morning: any real ask is enough.
+    # Later tomorrow: something must be at stake (a signature, a payment, a loss).
+    morning = (
+        r.deadline is not None and r.deadline.marked and r.deadline.when.astimezone(r.sent.tzinfo).hour <= 12
+    )
+    urgent = horizon is not None and (horizon <= 0 or (horizon == 1 and (stakes or morning)))
     substantive = c.asks or stakes
     if urgent and substantive and not (settled and not c.consequence) and not b.bulk:
         topic = _topic(r)
