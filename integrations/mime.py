@@ -11,9 +11,11 @@ from email import policy
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
+from email.policy import Policy
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from types import MappingProxyType
+from typing import Any
 
 __all__ = ["Attachment", "ParsedEmail", "html_to_text", "parse_email"]
 
@@ -81,6 +83,53 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _MSGID = re.compile(r"<[^<>\s]*>")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
+
+
+class _ParsedMessage(EmailMessage):
+    """An EmailMessage that parses each header once: the default policy re-parses on every access."""
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        super().__init__(policy)
+        self._parsed: dict[str, Any] = {}
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        """The parsed header (memoized until the headers change), or `failobj`."""
+        key = name.lower()
+        if key not in self._parsed:
+            self._parsed[key] = super().get(name)
+        value = self._parsed[key]
+        return failobj if value is None else value
+
+    def _changed(self) -> None:
+        self._parsed.clear()
+
+    def set_raw(self, name: str, value: Any) -> None:
+        """Store a raw header (used by the parser)."""
+        self._changed()
+        super().set_raw(name, value)
+
+    def __setitem__(self, name: str, val: Any) -> None:
+        self._changed()
+        super().__setitem__(name, val)
+
+    def __delitem__(self, name: str) -> None:
+        self._changed()
+        super().__delitem__(name)
+
+    def replace_header(self, _name: str, _value: Any) -> None:
+        """Replace a header in place."""
+        self._changed()
+        super().replace_header(_name, _value)
+
+    def add_header(self, _name: str, _value: str, **_params: Any) -> None:
+        """Add a header with parameters."""
+        self._changed()
+        super().add_header(_name, _value, **_params)
+
+    def set_boundary(self, boundary: str) -> None:
+        """Set the multipart boundary."""
+        self._changed()
+        super().set_boundary(boundary)
 
 
 class _TextExtractor(HTMLParser):
@@ -447,7 +496,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         raw = raw.encode("utf-8", "surrogateescape")
     warnings: list[str] = []
     try:
-        msg: Message = email.message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
+        msg: Message = email.message_from_bytes(raw, _class=_ParsedMessage, policy=policy.default)
     except Exception as exc:
         return _empty(raw, [f"unparseable message: {type(exc).__name__}"])
     try:

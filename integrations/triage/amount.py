@@ -21,7 +21,7 @@ _MULT = _alt(list(MULTIPLIERS))
 # Digits with optional thousands groups (space, dot, comma, apostrophe) and an optional decimal part.
 _NUM = r"\d{1,3}(?:[  .,'’]\d{3})+(?:[.,]\d{1,2})?(?!\d)|\d+(?:[.,]\d+)?"
 _AMOUNT = re.compile(
-    rf"(?<![\w.,])(?:(?P<pre>{_CUR})\s?(?P<n1>{_NUM})(?:\s?(?P<m1>{_MULT})(?![\w]))?"
+    rf"(?<![\w.,])(?=\d|[€$£]|(?:{_CUR})(?![a-z]))(?:(?P<pre>{_CUR})\s?(?P<n1>{_NUM})(?:\s?(?P<m1>{_MULT})(?![\w]))?"
     rf"|(?P<n2>{_NUM})(?:\s?(?P<m2>{_MULT})(?![\w])\.?)?(?:\s?(?:de|d'|of))?\s?(?P<post>{_CUR})(?![\w]))"
 )
 

@@ -147,8 +147,8 @@ def lookalike_of(domain: str, known: str) -> bool:
         return False
     if squashed == known_squashed:
         return True
-    tokens = set(_TOKEN.findall(fold(label)))
-    known_tokens = set(_TOKEN.findall(fold(known_label)))
+    tokens = _tokens(label)
+    known_tokens = _tokens(known_label)
     if known_tokens and known_tokens < tokens:
         return True
     if len(known_squashed) >= 6 and known_squashed in squashed:
@@ -164,10 +164,15 @@ def _name_tokens(name: str) -> frozenset[str]:
     return frozenset(t for t in _TOKEN.findall(fold(name)) if t not in _GENERIC_NAME_WORDS and len(t) > 1)
 
 
+@lru_cache(maxsize=4096)
+def _tokens(text: str) -> frozenset[str]:
+    return frozenset(_TOKEN.findall(fold(text)))
+
+
 def _claims(folded_display: str, party: Party) -> bool:
     """Whether a (folded) display name claims to be this party, by its name or its domain's name."""
-    shown = set(_TOKEN.findall(folded_display))
-    squashed_display = re.sub(r"[^a-z0-9]", "", folded_display)
+    shown = _tokens(folded_display)
+    squashed_display = _squash(folded_display)
     label = _squash(_label(party.domain)) if party.domain else ""
     if label and len(label) >= 5 and label in squashed_display:
         return True
