@@ -137,7 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text("\n".join(sections), encoding="utf-8")
+        header = (
+            "# Benchmarks\n\n## Email triage (`bench/triage_eval.py`)\n\n"
+            "Run: `COURRIER_TRIAGE_DEV=../shared/triage-dev python bench/triage_eval.py --bench "
+            "--markdown docs/benchmarks.md`.\n"
+            "Throughput is the CPU time of one process pinned to one core; the baseline (`parse_email` "
+            "alone) is measured in the same run.\n\n"
+        )
+        args.markdown.write_text(header + "\n".join(sections), encoding="utf-8")
     return 0
 
 
