@@ -14,7 +14,6 @@ Span = tuple[int, int]
 
 _ASK = compile_terms(request.ASKS)
 _NO_ACTION = compile_terms(request.NO_ACTION)
-_NO_REPLY = compile_terms(request.NO_REPLY)
 _SIGNATURE = compile_terms(request.SIGNATURE)
 _PAYMENT = compile_terms(request.PAYMENT)
 _CALL = compile_terms(request.CALL)
@@ -47,7 +46,6 @@ _OPT_OUT = compile_terms(marketing.OPT_OUT)
 _UNSOLICITED = compile_terms(marketing.UNSOLICITED_SOURCE)
 _SOLICITATION = compile_terms(marketing.SOLICITATIONS)
 _SERVICE = compile_terms(marketing.SERVICE_RELATIONSHIP)
-_STATUS = compile_terms(notification.STATUS_NOTICES)
 _RESOLVED = compile_terms(notification.RESOLVED)
 _PRICE = compile_terms(notification.PRICE_CHANGES)
 _APPLICATION = compile_terms(notification.APPLICATIONS)
@@ -127,11 +125,6 @@ class Cues:
         """Whether a request is worded as one (not only a question)."""
         return bool(self._asks)
 
-    @property
-    def questions(self) -> int:
-        """How many questions the new part asks."""
-        return len(self._questions)
-
     @cached_property
     def consequence_sentences(self) -> frozenset[Span]:
         """Sentences that say what happens otherwise."""
@@ -170,11 +163,6 @@ class Cues:
     def no_action(self) -> bool:
         """The message says nothing is expected."""
         return self._has(_NO_ACTION)
-
-    @cached_property
-    def no_reply(self) -> bool:
-        """The message says replies are not read."""
-        return self._has_all(_NO_REPLY)
 
     # Stakes.
     @cached_property
@@ -295,10 +283,6 @@ class Cues:
         return self._has_all(_SERVICE)
 
     # Notices and everyday requests.
-    @cached_property
-    def status_notice(self) -> int:
-        """How many receipt, shipment or report phrases."""
-        return self._count(_STATUS, self.text)
 
     @cached_property
     def resolved(self) -> bool:

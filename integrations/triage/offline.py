@@ -341,7 +341,11 @@ def _decide(r: _Reading) -> _Verdict:
         and not b.bulk
         and ((trusted and close_relation) or (credible and c.service_relationship))
     ):
-        return _Verdict(Priority.CRITICAL, "outage", [*reasons, "outage reported"])
+        return _Verdict(
+            Priority.CRITICAL,
+            "outage",
+            [*reasons, "outage reported", *(["asked as soon as possible"] if c.immediacy else [])],
+        )
     if c.account_blocked and live and trusted and close_relation and (c.asks or urgent) and not settled:
         return _Verdict(Priority.CRITICAL, "blocked", [*reasons, "account or card blocked"])
     if c.churn and trusted and s.relation in (Relation.CLIENT, Relation.VIP) and not settled:

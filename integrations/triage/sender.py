@@ -57,11 +57,6 @@ class SenderProfile:
     own_thread_only: bool
     display_name: str
 
-    @property
-    def suspicious(self) -> bool:
-        """Whether any spoofing sign was found."""
-        return bool(self.flags)
-
 
 _SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "gouv", "ac", "edu", "or", "ne", "go", "sch"})
 _GENERIC_NAME_WORDS = frozenset(

@@ -1,42 +1,6 @@
-"""Automated notices: receipts, shipments, reports, auto-replies, calendar replies, resolutions."""
+"""Automated notices and everyday requests: auto-replies, calendar replies, resolutions, price changes."""
 
 from __future__ import annotations
-
-STATUS_NOTICES: tuple[str, ...] = (
-    # French
-    r"recu (?:de paiement|n)",
-    r"paiement (?:recu|effectue|accepte|confirme|bien recu)",
-    r"vous avez recu un paiement",
-    r"(?:a ete|ont ete|a bien ete) (?:expediee?s?|livree?s?|creditee?s?|debitee?s?|deposee?s?|teledeclaree?s?|reglee?s?|effectuee?s?|enregistree?s?|traitee?s?|validee?s?|confirmee?s?|recue?s?)",
-    r"avis de (?:credit|debit|virement|paiement|operation)",
-    r"votre compte a ete credite",
-    r"releve (?:mensuel|de compte|de votre)",
-    r"rapport (?:mensuel|hebdomadaire|d'activite)",
-    r"lettre d'information",
-    r"nouveautes",
-    r"maintenance (?:planifiee|programmee)",
-    r"confirmation de (?:commande|rendez-vous|reservation|paiement|reception|livraison)",
-    r"accuse de reception",
-    r"compte rendu",
-    r"bonne nouvelle",
-    r"votre commande",
-    r"livraison prevue",
-    r"numero de suivi",
-    # English
-    r"receipt",
-    r"payment (?:received|confirmed|successful)",
-    r"remittance advice",
-    r"(?:has|have) been (?:shipped|delivered|released|credited|processed|filed|paid|scheduled|received)",
-    r"order (?:confirmation|shipped)",
-    r"(?:monthly|weekly) (?:report|statement|summary|digest)",
-    r"statement",
-    r"scheduled maintenance",
-    r"newsletter",
-    r"what's new",
-    r"release notes",
-    r"tracking number",
-    r"meeting (?:notes|minutes|recap)",
-)
 
 AUTO_REPLY_SUBJECTS: tuple[str, ...] = (
     r"automatic reply",

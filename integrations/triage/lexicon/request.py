@@ -81,19 +81,6 @@ ASKS: tuple[str, ...] = (
     r"i'm counting on you",
 )
 
-# Requests that are plainly optional ("vous pouvez ...", "feel free") do not count as asks.
-OPTIONAL: tuple[str, ...] = (
-    r"vous pouvez",
-    r"vous pourrez",
-    r"n'hesitez pas",
-    r"si vous (?:le )?souhaitez",
-    r"le cas echeant",
-    r"feel free",
-    r"you can",
-    r"you may",
-    r"if you (?:wish|like|want)",
-)
-
 NO_ACTION: tuple[str, ...] = (
     # French
     r"aucune (?:action|demarche|intervention|reponse) n'est (?:requise|necessaire|attendue|a prevoir|demandee)",
