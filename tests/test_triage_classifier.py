@@ -586,3 +586,30 @@ def test_marked_deadline_tomorrow_morning_is_critical_for_a_known_client() -> No
         "Pouvez-vous m'envoyer le rapport avant demain 9h ?",
     )
     assert _priority(email) is Priority.CRITICAL
+
+
+def test_link_showing_one_site_and_leading_to_another_is_phishing() -> None:
+    email = message(
+        "Service Clients <info@notifications-clients.test>",
+        "Relevé disponible",
+        "Votre relevé est disponible.",
+        html='<p>Votre relevé est disponible : <a href="http://collect-data.test/x">https://banquedufleuve.test/releve</a></p>',
+    )
+    result = classify(email, CONTEXT)
+    assert result.priority is Priority.SPAM and "deceptive link" in result.reasons
+
+
+def test_html_attachment_from_an_unknown_sender_is_phishing() -> None:
+    from email.message import EmailMessage
+
+    from integrations.mime import parse_email
+
+    msg = EmailMessage()
+    msg["From"] = "Comptabilité <compta@factures-en-ligne.test>"
+    msg["To"] = "khady@mbaye-conseil.test"
+    msg["Subject"] = "Facture en attente"
+    msg["Date"] = "Mon, 02 Mar 2026 09:00:00 +0000"
+    msg.set_content("Veuillez consulter la facture jointe.")
+    msg.add_attachment(b"<html>login</html>", maintype="text", subtype="html", filename="Facture_0318.html")
+    result = classify(parse_email(msg.as_bytes()), CONTEXT)
+    assert result.priority is Priority.SPAM and "dangerous attachment" in result.reasons

@@ -29,6 +29,7 @@ from integrations.triage.sender import (
 from integrations.triage.summary import format_deadline, summarize
 from integrations.triage.text import fold, url_domains
 from integrations.triage.thread import Thread, split_thread
+from integrations.triage.traps import find_traps
 
 __all__ = ["OfflineClassifier", "apply_feedback"]
 
@@ -60,6 +61,7 @@ class _Reading:
     horizon: int | None
     amounts: tuple[Amount, ...]
     foreign_links: int
+    traps: tuple[str, ...]
     folded_subject: str
     folded_body: str
 
@@ -194,6 +196,7 @@ class OfflineClassifier:
             horizon,
             amounts,
             foreign,
+            find_traps(email, body + "\n" + thread.signature),
             folded_subject,
             folded_body,
         )
@@ -286,9 +289,10 @@ def _decide(r: _Reading) -> _Verdict:
     if danger:
         return _Verdict(Priority.SPAM, "phishing", [*reasons, *danger, "phishing"], phishing=True)
     pushes = c.asks or c.consequence or c.links > 0 or r.deadline is not None or c.payment_asked
-    spoofing = sum(_FLAG_WEIGHTS.get(flag, 1) for flag in s.flags) + (1 if pushes else 0)
+    traps = [] if trusted else list(r.traps)
+    spoofing = sum(_FLAG_WEIGHTS.get(flag, 1) for flag in s.flags) + 3 * len(traps) + (1 if pushes else 0)
     if spoofing >= 4:
-        return _Verdict(Priority.SPAM, "phishing", [*reasons, "phishing"], phishing=True)
+        return _Verdict(Priority.SPAM, "phishing", [*reasons, *traps, "phishing"], phishing=True)
 
     if not trusted:
         score, why = _marketing_score(r)
