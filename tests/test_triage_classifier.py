@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime
+from email.message import EmailMessage
 
 import pytest
 
-from integrations.mime import ParsedEmail
+from integrations.mime import ParsedEmail, parse_email
 from integrations.triage import Action, OfflineClassifier, Priority, TriageContext, result_to_json
 from tests.triage_support import CONTEXT, message
 
@@ -600,10 +601,6 @@ def test_link_showing_one_site_and_leading_to_another_is_phishing() -> None:
 
 
 def test_html_attachment_from_an_unknown_sender_is_phishing() -> None:
-    from email.message import EmailMessage
-
-    from integrations.mime import parse_email
-
     msg = EmailMessage()
     msg["From"] = "Comptabilité <compta@factures-en-ligne.test>"
     msg["To"] = "khady@mbaye-conseil.test"
