@@ -610,3 +610,26 @@ def test_html_attachment_from_an_unknown_sender_is_phishing() -> None:
     msg.add_attachment(b"<html>login</html>", maintype="text", subtype="html", filename="Facture_0318.html")
     result = classify(parse_email(msg.as_bytes()), CONTEXT)
     assert result.priority is Priority.SPAM and "dangerous attachment" in result.reasons
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Malgré nos relances, la facture CO-77 reste impayée. Merci de la régler : sans paiement sous 8 jours, "
+        "vos services seront suspendus.",
+        "Third reminder: invoice INV-88 is still unpaid. Please settle it within 7 days or we will hand the file "
+        "to our collection agency.",
+    ],
+)
+def test_supplier_escalation_with_a_serious_consequence_is_critical(body: str) -> None:
+    email = message("CloudOuest Facturation <facturation@cloudouest.test>", "Relance facture impayée", body)
+    assert _priority(email) is Priority.CRITICAL
+
+
+def test_first_payment_reminder_without_threat_is_important() -> None:
+    email = message(
+        "CloudOuest Facturation <facturation@cloudouest.test>",
+        "Rappel : facture CO-77",
+        "Sauf erreur de notre part, la facture CO-77 n'est pas encore réglée. Merci de procéder au paiement.",
+    )
+    assert _priority(email) is Priority.IMPORTANT

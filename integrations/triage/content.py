@@ -22,6 +22,7 @@ _SUMMONS = compile_terms(risk.SUMMONS)
 _AUTHORITY = compile_terms(risk.AUTHORITIES)
 _CONSEQUENCE = compile_terms(risk.CONSEQUENCES)
 _OUTAGE = compile_terms(risk.OUTAGES)
+_SEVERE = compile_terms(risk.SEVERE_CONSEQUENCES)
 _LOW = compile_terms(risk.LOW_PRIORITY)
 _IMMEDIACY = compile_terms(risk.IMMEDIACY)
 _BLOCKED = compile_terms(risk.ACCOUNT_BLOCKED)
@@ -169,6 +170,11 @@ class Cues:
     def formal_notice(self) -> bool:
         """A formal legal or tax notice, or a summons by an authority."""
         return self._has(_FORMAL) or (self._has(_SUMMONS) and self._has(_AUTHORITY))
+
+    @cached_property
+    def severe(self) -> bool:
+        """A suspension, a termination or legal action is threatened."""
+        return self._has(_SEVERE)
 
     @cached_property
     def outage(self) -> bool:

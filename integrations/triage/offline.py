@@ -352,6 +352,9 @@ def _decide(r: _Reading) -> _Verdict:
         )
     if c.account_blocked and live and trusted and close_relation and (c.asks or urgent) and not settled:
         return _Verdict(Priority.CRITICAL, "blocked", [*reasons, "account or card blocked"])
+    escalation = c.severe and (c.payment_asked or c.explicit_asks) and (horizon is None or horizon <= 15)
+    if escalation and live and trusted and close_relation and not settled and not b.bulk:
+        return _Verdict(Priority.CRITICAL, _topic(r), [*reasons, "escalation with a serious consequence"])
     if c.churn and trusted and s.relation in (Relation.CLIENT, Relation.VIP) and not settled:
         return _Verdict(Priority.CRITICAL, "churn", [*reasons, "client threatens to leave"])
 

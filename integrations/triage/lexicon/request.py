@@ -4,7 +4,7 @@ from __future__ import annotations
 
 ASKS: tuple[str, ...] = (
     # French
-    r"merci de (?:bien vouloir )?(?!votre|ta |vos |tes |ne pas|l'|la |le |les )",
+    r"merci de (?:bien vouloir )?(?!votre|vos |ta |tes |ton |la part|l'attention|l'interet|la confiance|le temps|ne pas)",
     r"merci d'(?!avance|avoir|etre|aussi)",
     r"je vous remercie de (?:bien vouloir )?(?!votre|vos )",
     r"nous vous remercions de (?:bien vouloir )?(?!votre|vos )",

@@ -111,6 +111,30 @@ CONSEQUENCES: tuple[str, ...] = (
     r"if we miss",
 )
 
+# Consequences serious enough to make an escalation critical whatever the delay.
+SEVERE_CONSEQUENCES: tuple[str, ...] = (
+    # French
+    r"(?:seront|sera|serait|seraient) (?:definitivement |automatiquement )?(?:suspendu|coupe|resilie|ferme|bloque)e?s?",
+    r"suspension (?:de vos|des|du|de votre)",
+    r"coupure (?:de vos|des|du|de votre)",
+    r"resiliation (?:du|de votre) contrat",
+    r"(?:procedure|action|poursuites?) (?:judiciaires?|en justice)",
+    r"saisir (?:le|la) (?:tribunal|justice)",
+    r"(?:tribunal|huissier|commissaire de justice)",
+    r"contentieux",
+    r"injonction de payer",
+    r"recouvrement force",
+    r"execution forcee",
+    # English
+    r"(?:will|would) be (?:suspended|terminated|disconnected|closed|cut off)",
+    r"legal (?:action|proceedings)",
+    r"(?:lawyer|attorney|bailiff)s?",
+    r"court (?:action|order|proceedings|hearing)",
+    r"(?:take|taking) (?:you|this) to court",
+    r"collection agency",
+    r"debt collect\w*",
+)
+
 OUTAGES: tuple[str, ...] = (
     # French
     r"(?:ne|n') ?(?:fonctionne|fonctionnent|marche|marchent|repond|repondent|remonte|remontent|s'affiche|s'affichent|demarre|demarrent|arrive|arrivent) plus",
