@@ -84,6 +84,7 @@ def throughput(
     parsed = [parse_email(raw) for raw in raws]
 
     def best(work: Callable[[], object]) -> float:
+        """Messages per CPU second of the fastest run."""
         timings = []
         for _ in range(runs):
             gc.collect()

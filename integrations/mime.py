@@ -146,6 +146,7 @@ class _TextExtractor(HTMLParser):
         self._first_cell = True
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Open a tag: skip invisible content, break lines for blocks, remember links."""
         if self._skip_depth:
             self._skip_depth += tag in _SKIP_TAGS
             return
@@ -181,6 +182,7 @@ class _TextExtractor(HTMLParser):
             self._pre += 1
 
     def handle_endtag(self, tag: str) -> None:
+        """Close a tag: end hidden or skipped content, write a link's target, break lines."""
         if self._hidden:
             if tag == self._hidden[-1]:
                 self._hidden.pop()
@@ -201,6 +203,7 @@ class _TextExtractor(HTMLParser):
             self._pre -= 1
 
     def handle_data(self, data: str) -> None:
+        """Keep visible text, collapsing whitespace outside <pre>."""
         if self._skip_depth or self._hidden:
             return
         if not self._pre:
