@@ -137,8 +137,8 @@ class Cues:
         return bool(self.consequence_sentences)
 
     @cached_property
-    def _ask_text(self) -> str:
-        # What is asked: ask and question sentences, plus threats ("sans ce document signé ...").
+    def asked_text(self) -> str:
+        """What is asked: ask and question sentences, threats ("sans ce document signé ...") and the subject."""
         text = self.text
         chosen = sorted(self.ask_sentences | self.consequence_sentences)
         return " ".join(text[s:e] for s, e in chosen) + " " + self.subject
@@ -146,18 +146,18 @@ class Cues:
     @cached_property
     def signature_asked(self) -> bool:
         """A signature is asked for."""
-        return _SIGNATURE.search(self._ask_text, self.prefixes) is not None
+        return _SIGNATURE.search(self.asked_text, self.prefixes) is not None
 
     @cached_property
     def payment_asked(self) -> bool:
         """A payment is asked for."""
-        return _PAYMENT.search(self._ask_text, self.prefixes) is not None
+        return _PAYMENT.search(self.asked_text, self.prefixes) is not None
 
     @cached_property
     def call_asked(self) -> bool:
         """A phone call is asked for."""
         return (
-            _CALL.search(self._ask_text, self.prefixes) is not None or _CALL_ME.search(self.text) is not None
+            _CALL.search(self.asked_text, self.prefixes) is not None or _CALL_ME.search(self.text) is not None
         )
 
     @cached_property

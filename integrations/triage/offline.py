@@ -65,16 +65,6 @@ class _Reading:
     folded_subject: str
     folded_body: str
 
-    @property
-    def folded_text(self) -> str:
-        """Subject and new body as the cue spans count them."""
-        return self.folded_subject + "\n\n" + self.folded_body
-
-    def ask_text(self) -> str:
-        """The sentences that ask something, and the subject."""
-        text = self.folded_text
-        return self.folded_subject + " " + " ".join(text[s:e] for s, e in sorted(self.cues.ask_sentences))
-
 
 @dataclass
 class _Verdict:
@@ -428,7 +418,7 @@ def _topic(r: _Reading) -> str:
     if c.outage and not c.resolved:
         return "outage"
     if c.signature_asked:
-        return "contract" if _CONTRACT.search(r.ask_text()) else "sign"
+        return "contract" if _CONTRACT.search(r.cues.asked_text) else "sign"
     if c.order:
         return "order"
     if c.payment_asked and (c.consequence or _INVOICE.search(r.folded_subject)):
@@ -451,7 +441,7 @@ def _topic(r: _Reading) -> str:
         return "call"
     if _INVOICE.search(r.folded_subject) and r.deadline is not None:
         return "invoice"
-    if c.ask_sentences and _DOCUMENTS.search(r.ask_text()):
+    if c.ask_sentences and _DOCUMENTS.search(r.cues.asked_text):
         return "documents"
     return "reply"
 
