@@ -8,6 +8,8 @@ from datetime import datetime
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from integrations.mime import ParsedEmail, parse_email
 from integrations.triage import Action, OfflineClassifier, Priority, TriageContext, result_to_json
@@ -633,3 +635,19 @@ def test_first_payment_reminder_without_threat_is_important() -> None:
         "Sauf erreur de notre part, la facture CO-77 n'est pas encore réglée. Merci de procéder au paiement.",
     )
     assert _priority(email) is Priority.IMPORTANT
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=600), st.text(max_size=80), st.sampled_from(["a@b.test", "x@sgt-transit.test", "", "@@"])
+)
+def test_classify_never_raises_on_arbitrary_text(body: str, subject: str, sender: str) -> None:
+    email = replace(message("Someone <s@x.test>", "x", "y"), text=body, subject=subject, from_addr=sender)
+    result = classify(email, CONTEXT)
+    assert len(result.summary) <= 160 and "\n" not in result.summary
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=1500))
+def test_classify_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
+    classify(parse_email(raw), CONTEXT)
