@@ -372,7 +372,7 @@ def _decide(r: _Reading) -> _Verdict:
         and (not machine or (c.explicit_asks and (r.deadline is not None or (trusted and not b.bulk))))
     ):
         important.append("request")
-    if r.deadline is not None and credible and not machine and horizon_reason:
+    if r.deadline is not None and trusted and not machine and horizon_reason:
         important.append(horizon_reason)
     if important:
         return _Verdict(Priority.IMPORTANT, _topic(r), [*reasons, *important])

@@ -95,6 +95,9 @@ COLD_OUTREACH: tuple[str, ...] = (
     r"reaching out (?:because|to)",
     r"i'm reaching out",
     r"hope this (?:email|message) finds you well",
+    r"we (?:offer|provide|specialize in|specialise in)",
+    r"our (?:services|platform|solution|product|software)s? (?:help|helps|can|will|allow|allows|let|lets)",
+    r"nous (?:offrons|sommes specialises dans)",
 )
 
 OPT_OUT: tuple[str, ...] = (
