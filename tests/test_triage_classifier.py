@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from integrations.mime import ParsedEmail, parse_email
-from integrations.triage import Action, OfflineClassifier, Priority, TriageContext, result_to_json
+from integrations.triage import Action, OfflineClassifier, Party, Priority, TriageContext, result_to_json
 from tests.triage_support import CONTEXT, message
 
 classify = OfflineClassifier().classify
@@ -651,3 +651,150 @@ def test_classify_never_raises_on_arbitrary_text(body: str, subject: str, sender
 @given(st.binary(max_size=1500))
 def test_classify_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
     classify(parse_email(raw), CONTEXT)
+
+
+_HARBOUR = TriageContext(
+    organization_name="Harbour Analytics Ltd",
+    organization_domains=("harbour-analytics.test",),
+    manager_addresses=("james@harbour-analytics.test",),
+    manager_name="James Whitfield",
+    known_clients=(
+        Party("Brightwater Foods", "brightwater.test"),
+        Party("Kessler Logistics GmbH", "kessler-log.test"),
+    ),
+    suppliers=(
+        Party("SkyRack Hosting", "skyrack.test", "hosting"),
+        Party("Lloyds Business", "lloydsbiz.test", "bank"),
+    ),
+    language="en",
+    timezone="Europe/London",
+)
+_WEDNESDAY = datetime.fromisoformat("2026-03-04T10:00:00+00:00")
+_ENGLISH_SITUATIONS = [
+    (
+        "critical",
+        "Anna Keller <anna.keller@kessler-log.test>",
+        "Signed DPA needed today",
+        "Hi James,\n\nLegal won't let us go live on Monday unless we have the signed data processing agreement back by 4pm today. Could you sign and return it?\n\nThanks,\nAnna",
+    ),
+    (
+        "critical",
+        "Brightwater IT <it-ops@brightwater.test>",
+        "Dashboard down - orders not syncing",
+        "Since 6am the orders dashboard shows no data and our warehouse is blocked. Please look into it urgently.",
+    ),
+    (
+        "important",
+        "Anna Keller <anna.keller@kessler-log.test>",
+        "Q2 workshop dates",
+        "Could you send me two or three possible dates for the Q2 workshop in April?",
+    ),
+    (
+        "important",
+        "SkyRack Billing <billing@skyrack.test>",
+        "Invoice SR-2211 due 18 March",
+        "Please find attached invoice SR-2211 (GBP 420.00), payment due by 18 March 2026.",
+    ),
+    (
+        "informative",
+        "SkyRack Status <status@skyrack.test>",
+        "[Resolved] Network latency in LON-1",
+        "The latency issue in LON-1 has been resolved. No action is required.",
+    ),
+    (
+        "informative",
+        "Lloyds Business <alerts@lloydsbiz.test>",
+        "Payment received",
+        "You have received a payment of GBP 12,400.00 from Brightwater Foods. No action is needed.",
+    ),
+    (
+        "spam",
+        "Lloyds Business Security <security@lloydsbiz-secure.test>",
+        "Unusual sign-in detected",
+        "We detected an unusual sign-in. Verify your identity within 24 hours: https://lloydsbiz-secure.test/verify",
+    ),
+    (
+        "spam",
+        "James Whitfield <j.whitfield.ceo@outlook.test>",
+        "Urgent wire",
+        "Are you at your desk? I need a confidential wire of GBP 48,000 sent today to close an acquisition. Reply only to this email.",
+    ),
+    (
+        "spam",
+        "Growth Hackers <hello@growthhackers.test>",
+        "Double your leads in 30 days",
+        "Hi there, we help analytics firms like yours double their inbound leads. Book a call: https://growthhackers.test/call. Unsubscribe here.",
+    ),
+    (
+        "critical",
+        "HMRC Compliance <compliance@hmrc.gov.test>",
+        "Notice of tax assessment and penalty",
+        "This is a formal notice: a penalty of GBP 3,200 has been assessed. You must pay or appeal within 30 days.",
+    ),
+    (
+        "informative",
+        "Anna Keller <anna.keller@kessler-log.test>",
+        "Re: workshop",
+        "Great, thanks James, all clear on our side.",
+    ),
+    (
+        "important",
+        "Sarah Lin <sarah.lin@gmail.test>",
+        "Application - Junior Data Analyst",
+        "Dear Mr Whitfield, I am applying for the Junior Data Analyst role advertised on your website. Please find my CV attached.",
+    ),
+    (
+        "informative",
+        "Tom Baker <tom@harbour-analytics.test>",
+        "FYI - backups done",
+        "FYI, the quarterly backups are done and verified. Nothing to do on your side.",
+    ),
+    (
+        "important",
+        "Tom Baker <tom@harbour-analytics.test>",
+        "Budget review",
+        "Can we go through the budget next week? Let me know what works.",
+    ),
+    (
+        "critical",
+        "Brightwater Procurement <procurement@brightwater.test>",
+        "RFP closing today 17:00",
+        "Reminder: the RFP for analytics services closes today at 17:00. We have not received your proposal yet; late submissions will not be considered.",
+    ),
+    (
+        "informative",
+        "Zoom <no-reply@zoom.test>",
+        "Your meeting recording is ready",
+        "The recording of your meeting 'Weekly sync' is now available in your account.",
+    ),
+    (
+        "spam",
+        "DHL Express <support@dhl-parcel-tracking.test>",
+        "Parcel on hold - customs fee",
+        "Your parcel is held at customs. Pay the GBP 2.99 fee to release it: https://dhl-parcel-tracking.test/pay",
+    ),
+    (
+        "important",
+        "Kessler Logistics GmbH <noreply@kessler-log.test>",
+        "Supplier portal: update your bank details by 31 March",
+        "Please log in to the supplier portal and confirm your company details before 31 March 2026.",
+    ),
+    (
+        "critical",
+        "SkyRack Billing <billing@skyrack.test>",
+        "Final notice before suspension",
+        "Your account is 45 days overdue. Unless payment of GBP 1,250 is received within 5 days, all services will be suspended.",
+    ),
+    (
+        "important",
+        "Brightwater Foods <orders@brightwater.test>",
+        "Meeting tomorrow moved",
+        "Could we move tomorrow's call from 10am to 2pm?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("expected", "sender", "subject", "body"), _ENGLISH_SITUATIONS)
+def test_an_english_speaking_company(expected: str, sender: str, subject: str, body: str) -> None:
+    result = classify(message(sender, subject, body, date=_WEDNESDAY), _HARBOUR)
+    assert result.priority.value == expected, result.reasons

@@ -84,7 +84,7 @@ def test_deadline_keeps_text_as_written_and_time_zone() -> None:
     found = _deadline(
         "La date limite est fixée à ce jour, vendredi 5 décembre 2025, à 16h00 (heure d'Abidjan).", sent
     )
-    assert found == ("2025-12-05 16:00", "ce jour, vendredi 5 décembre 2025, à 16h00 (heure d'Abidjan")
+    assert found == ("2025-12-05 16:00", "ce jour, vendredi 5 décembre 2025, à 16h00 (heure d'Abidjan)")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ class Deadline:
     when: datetime
     text: str
     marked: bool
+    time_only: bool
     start: int
     end: int
     sentence: tuple[int, int]
@@ -80,6 +81,7 @@ _ATOMS = re.compile(
     + ")",
 )
 _BOUNDARY = re.compile(r"[\w]")
+_TIME_KINDS = frozenset({"t24", "tampm", "noon", "midnight", "tod", "tz"})
 _CONNECTOR = re.compile(
     r"^[\s,;()\-]*(?:(?:a|au|at|le|the|on|de|des|vers|avant|before|by|et|and|a partir de|from)[\s,;()\-]+)?$"
 )
@@ -355,14 +357,19 @@ def find_deadlines(text: str, sent: datetime, *, folded: str | None = None) -> l
         if not near and _PAST.search(before[-25:]):
             continue
         marked = near or bool(_FAR.search(before)) or bool(_INNER.search(folded[start:end]))
-        results.append(Deadline(when, text[start:end].strip(" ,;()"), marked, start, end, sentence))
+        time_only = all(a.kind in _TIME_KINDS for a in group)
+        written = text[start:end].strip(" ,;(")
+        if written.count("(") > written.count(")"):
+            written += ")"
+        results.append(Deadline(when, written, marked, time_only, start, end, sentence))
     return results
 
 
 def pick_deadline(deadlines: list[Deadline], *, asked: set[tuple[int, int]] | None = None) -> Deadline | None:
-    """The earliest deadline that is marked as one or sits in a sentence that asks for something."""
+    """The earliest deadline that is marked as one, or a date in a sentence that asks for something."""
     asked = asked or set()
-    eligible = [d for d in deadlines if d.marked or d.sentence in asked]
+    # A bare hour in a question ("move the call to 2pm?") is a meeting time, not a deadline.
+    eligible = [d for d in deadlines if d.marked or (d.sentence in asked and not d.time_only)]
     return min(eligible, key=lambda d: d.when, default=None)
 
 

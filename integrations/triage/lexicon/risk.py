@@ -155,6 +155,9 @@ OUTAGES: tuple[str, ...] = (
     # English
     r"(?:is|are|went|has gone|have gone|has been|have been) down",
     r"(?:is|are) broken",
+    r"not (?:syncing|loading|responding|updating|sending|receiving|working)",
+    r"(?:is|are) (?:blocked|stuck|frozen)",
+    r"shows? no data",
     r"(?:customers|clients|users|we) (?:can't|cannot|can no longer) (?:pay|order|log in|connect|work|access)",
     r"outage",
     r"not working",
