@@ -57,8 +57,8 @@ LURES: tuple[str, ...] = (
     r"(?:document|fichier|facture) (?:partage|securise) (?:avec vous)?",
     r"shared (?:a )?(?:document|file) with you",
     r"voicemail|message vocal",
-    r"(?:verify|confirm|validate) your (?:email|mailbox|account)",
-    r"(?:validez|confirmez|verifiez) votre (?:adresse|messagerie|boite)",
+    r"(?:verify|validate) your (?:mailbox|account)",
+    r"(?:validez|verifiez) votre (?:messagerie|boite)",
     r"(?:connexion|sign-in|login) (?:inhabituelle|suspecte|unusual|suspicious)",
     r"unusual sign-in",
 )
