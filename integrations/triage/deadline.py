@@ -106,35 +106,11 @@ def _atoms(folded: str) -> list[_Atom]:
         start, end = match.span()
         if start > 0 and (_BOUNDARY.match(folded[start - 1]) or folded[start - 1] == "-"):
             continue
-        kind = _kind(match)
+        kind = match.lastgroup or ""  # the outermost named group closes last
         if kind == "wd" and folded[max(0, start - 6) : start] in ("black ", "cyber "):
             continue
         found.append(_Atom(kind, start, end, match))
     return found
-
-
-def _kind(match: re.Match[str]) -> str:
-    for name in (
-        "fixed",
-        "duration",
-        "iso",
-        "num",
-        "dmy",
-        "mdy",
-        "wd",
-        "t24",
-        "tampm",
-        "noon",
-        "midnight",
-        "tod",
-        "tz",
-    ):
-        if match.group(name) is not None:
-            return name
-    for name, value in match.groupdict().items():
-        if value is not None and (name.startswith("rel") or name.startswith("per")):
-            return name
-    return ""
 
 
 def _group(atoms: list[_Atom], folded: str) -> list[list[_Atom]]:
@@ -223,7 +199,6 @@ def _resolve(group: list[_Atom], sent: datetime) -> datetime | None:
     day: date | None = None
     clock: time | None = None
     default = time(18, 0)
-    base_date = sent.date()
     for atom in group:
         m = atom.match
         kind = atom.kind
