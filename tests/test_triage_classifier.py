@@ -798,3 +798,72 @@ _ENGLISH_SITUATIONS = [
 def test_an_english_speaking_company(expected: str, sender: str, subject: str, body: str) -> None:
     result = classify(message(sender, subject, body, date=_WEDNESDAY), _HARBOUR)
     assert result.priority.value == expected, result.reasons
+
+
+def test_the_senders_own_schedule_is_not_the_readers_deadline() -> None:
+    french = message(
+        "CloudOuest Expéditions <expeditions@cloudouest.test>",
+        "Votre commande a été expédiée",
+        "Votre commande n° 5521 a été expédiée. Livraison prévue : demain, avant 10h.",
+    )
+    assert _priority(french) is Priority.INFORMATIVE
+    english = message(
+        "Northwind Deliveries <deliveries@northwind.test>",
+        "Delivery note DN-118",
+        "Your samples will be delivered tomorrow before 9am by courier. The delivery note is attached.",
+    )
+    assert _priority(english) is Priority.INFORMATIVE
+
+
+def test_actions_required_upon_receipt_from_a_known_supplier_are_critical() -> None:
+    email = message(
+        "CloudOuest Sécurité <securite@cloudouest.test>",
+        "Avis de sécurité : pare-feu FW-20",
+        "Une faille critique touche votre pare-feu FW-20.\n\nActions à mener dès réception :\n"
+        "1. débrancher l'accès distant ;\n2. appliquer le correctif joint.",
+    )
+    assert _priority(email) is Priority.CRITICAL
+
+
+def test_conditional_threat_to_leave_is_critical() -> None:
+    email = message(
+        "Jean <jean@almadies-hotel.test>",
+        "Notre contrat",
+        "Si je n'ai pas de nouvelles de votre part avant 17h aujourd'hui, je proposerai à la direction de "
+        "dénoncer notre contrat et de confier la maintenance à un autre prestataire.",
+    )
+    assert _priority(email) is Priority.CRITICAL
+
+
+def test_automated_critical_alert_from_a_known_supplier_is_critical() -> None:
+    email = message(
+        "CloudOuest Supervision <supervision@cloudouest.test>",
+        "[CRITIQUE] srv-01 : sauvegardes en échec depuis 4 jours",
+        "Alerte de niveau critique. Disque système : 96 %. Saturation prévue ce soir : la base s'arrêtera.",
+        Auto_Submitted="auto-generated",
+    )
+    assert _priority(email) is Priority.CRITICAL
+
+
+def test_automated_notice_with_an_imperative_and_a_later_deadline_is_important() -> None:
+    email = message(
+        "CloudOuest Domaines <domaines@cloudouest.test>",
+        "Échec du renouvellement automatique",
+        "Le renouvellement de votre domaine a échoué. Mettez à jour votre moyen de paiement avant le 28 mars "
+        "pour éviter toute interruption.",
+        Auto_Submitted="auto-generated",
+    )
+    assert _priority(email) is Priority.IMPORTANT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Une pénalité de 500 000 FCFA vous est appliquée. Réglez par transfert d'argent mobile au +221 77 000 00 00 "
+        "sous 48 heures.",
+        "Votre amende de 90 000 FCFA doit être réglée sous 24 heures : payer l'amende : http://amendes-paiement.test/p",
+    ],
+)
+def test_fines_payable_to_a_phone_number_or_by_link_from_an_unknown_sender_are_spam(body: str) -> None:
+    email = message("Service des Amendes <amendes@paiement-amendes.test>", "Avis d'amende", body)
+    assert _priority(email) is Priority.SPAM

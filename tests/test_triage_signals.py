@@ -52,6 +52,7 @@ def _deadline(text: str, sent: datetime = TUESDAY) -> tuple[str, str] | None:
         ("d'ici lundi prochain, le 8 décembre", "2025-12-08 18:00"),
         ("d'ici la fin de la semaine prochaine", "2025-12-12 18:00"),
         ("avant demain, mercredi 3 décembre à 12h00 (heure de Paris)", "2025-12-03 12:00"),
+        ("Actions à mener dès réception :", "2025-12-02 18:00"),
     ],
 )
 def test_french_deadlines(text: str, when: str) -> None:
@@ -72,6 +73,7 @@ def test_french_deadlines(text: str, when: str) -> None:
         ("Please answer by 5 pm.", "2025-12-02 17:00"),
         ("due 2025-12-10", "2025-12-10 18:00"),
         ("no later than next Monday", "2025-12-08 18:00"),
+        ("Please stop using the device immediately.", "2025-12-02 18:00"),
     ],
 )
 def test_english_deadlines(text: str, when: str) -> None:

@@ -23,6 +23,7 @@ _AUTHORITY = compile_terms(risk.AUTHORITIES)
 _CONSEQUENCE = compile_terms(risk.CONSEQUENCES)
 _OUTAGE = compile_terms(risk.OUTAGES)
 _SEVERE = compile_terms(risk.SEVERE_CONSEQUENCES)
+_SCHEDULE = compile_terms(notification.SCHEDULES)
 _LOW = compile_terms(risk.LOW_PRIORITY)
 _IMMEDIACY = compile_terms(risk.IMMEDIACY)
 _BLOCKED = compile_terms(risk.ACCOUNT_BLOCKED)
@@ -37,6 +38,7 @@ _INVOICE = compile_terms(request.INVOICES)
 _SETTLED = compile_terms(request.SETTLED)
 _FEES = compile_terms(fraud.FEES_TO_RELEASE)
 _GIFT = compile_terms(fraud.GIFT_CARDS)
+_UNTRACEABLE = compile_terms(fraud.UNTRACEABLE_PAYMENTS)
 _SECRET_TRANSFER = compile_terms(fraud.CONFIDENTIAL_TRANSFER)
 _BANK_CHANGE = compile_terms(fraud.BANK_CHANGE)
 _LOTTERY = compile_terms(fraud.LOTTERY)
@@ -125,6 +127,11 @@ class Cues:
     def explicit_asks(self) -> bool:
         """Whether a request is worded as one (not only a question)."""
         return bool(self._asks)
+
+    @cached_property
+    def schedule_sentences(self) -> frozenset[Span]:
+        """Sentences about the sender's own plans (deliveries, visits, events)."""
+        return frozenset(self._hits(_SCHEDULE))
 
     @cached_property
     def consequence_sentences(self) -> frozenset[Span]:
@@ -231,6 +238,11 @@ class Cues:
     def fees_to_release(self) -> bool:
         """A fee to release funds, a parcel or winnings."""
         return self._has(_FEES)
+
+    @cached_property
+    def untraceable_payment(self) -> bool:
+        """Payment by money transfer to a phone number or a wire service (disclaimers excluded)."""
+        return self._has_affirmed(_UNTRACEABLE)
 
     @cached_property
     def gift_cards(self) -> bool:

@@ -340,11 +340,22 @@ def find_deadlines(text: str, sent: datetime, *, folded: str | None = None) -> l
     return results
 
 
-def pick_deadline(deadlines: list[Deadline], *, asked: set[tuple[int, int]] | None = None) -> Deadline | None:
-    """The earliest deadline that is marked as one, or a date in a sentence that asks for something."""
+def pick_deadline(
+    deadlines: list[Deadline],
+    *,
+    asked: set[tuple[int, int]] | None = None,
+    excluded: set[tuple[int, int]] | None = None,
+) -> Deadline | None:
+    """The earliest deadline marked as one or dated in an asking sentence, outside `excluded` sentences."""
     asked = asked or set()
-    # A bare hour in a question ("move the call to 2pm?") is a meeting time, not a deadline.
-    eligible = [d for d in deadlines if d.marked or (d.sentence in asked and not d.time_only)]
+    excluded = excluded or set()
+    # A bare hour in a question ("move the call to 2pm?") is a meeting time, not a deadline; a date in
+    # the sender's own plans ("livraison prévue jeudi avant 13h") is not the reader's deadline.
+    eligible = [
+        d
+        for d in deadlines
+        if d.sentence not in excluded and (d.marked or (d.sentence in asked and not d.time_only))
+    ]
     return min(eligible, key=lambda d: d.when, default=None)
 
 

@@ -163,7 +163,8 @@ class OfflineClassifier:
         cues = read_cues(folded_subject, folded_body, folded_footer)
         combined = email.subject + "\n\n" + body
         deadlines = find_deadlines(combined, sent, folded=folded_subject + "\n\n" + folded_body)
-        deadline = pick_deadline(deadlines, asked=set(cues.ask_sentences | cues.consequence_sentences))
+        asked = set(cues.ask_sentences | cues.consequence_sentences)
+        deadline = pick_deadline(deadlines, asked=asked, excluded=set(cues.schedule_sentences) - asked)
         horizon = horizon_days(deadline.when, sent) if deadline else None
         amounts = find_amounts(combined, folded=folded_subject + "\n\n" + folded_body)
         own = {registrable_domain(sender.domain)} | {
@@ -253,6 +254,8 @@ def _dangers(r: _Reading, trusted: bool) -> list[str]:
         danger.append("fee to release funds or a parcel")
     if c.gift_cards:
         danger.append("gift cards")
+    if c.untraceable_payment:
+        danger.append("payment by money transfer to a phone number")
     if c.secret_transfer >= 2 or (c.secret_transfer and (c.payment_asked or r.amounts)):
         danger.append("confidential transfer request")
     if c.bank_change:

@@ -35,6 +35,7 @@ RELATIVE_DAYS: tuple[tuple[str, int, int, int], ...] = (
     (r"cet apres-midi", 0, 17, 0),
     (r"ce matin", 0, 12, 0),
     (r"dans l'heure", 0, -1, 60),
+    (r"des (?:reception|maintenant)|immediatement|sans delai|sur-le-champ", 0, 18, 0),
     # English
     (r"day after tomorrow", 2, 18, 0),
     (r"tomorrow (?:morning|first thing|am)", 1, 9, 0),
@@ -52,6 +53,7 @@ RELATIVE_DAYS: tuple[tuple[str, int, int, int], ...] = (
     (r"this afternoon", 0, 17, 0),
     (r"this morning", 0, 12, 0),
     (r"within the hour", 0, -1, 60),
+    (r"upon receipt|immediately|right away|without delay", 0, 18, 0),
 )
 
 # (pattern, kind) where kind is "this_week", "next_week", "month_end", "year_end", "next_month"

@@ -42,6 +42,7 @@ PAY_LINKS: tuple[str, ...] = (
     r"payment link",
     r"update (?:your )?(?:payment|billing) (?:details|information|method)",
     r"(?:renouvelez|renouveler|renew)[\w' ]{0,30}?(?:en ligne|online|maintenant|now)",
+    r"(?:payer|regler|payez|reglez|pay|settle)[\w' ]{0,40}:?\s*<?(?:https?://|www\.)",
 )
 
 # Pretexts of credential phishing: full mailbox, expiring password, held messages, shared documents.
@@ -71,6 +72,13 @@ FEES_TO_RELEASE: tuple[str, ...] = (
     r"customs (?:fees?|duties|charges)",
     r"(?:processing|release|clearance|handling|compliance) fee",
     r"to (?:release|claim|receive) (?:the|your) (?:funds|parcel|package|prize|winnings|transfer)",
+)
+
+# Payments that cannot be traced back or recalled: money transfer to a phone number or by wire service.
+UNTRACEABLE_PAYMENTS: tuple[str, ...] = (
+    r"(?:transfert|envoi|paiement|versement) (?:d'argent )?(?:mobile|par (?:orange money|wave|mtn|moov|free money|mobile money|western union|moneygram))",
+    r"(?:orange money|wave|mobile money|momo)[\s:]*(?:au|to)?\s*\+?\d{2}",
+    r"(?:send|transfer) (?:the )?(?:money|funds|payment) (?:by|via|through) (?:mobile money|western union|moneygram)",
 )
 
 GIFT_CARDS: tuple[str, ...] = (

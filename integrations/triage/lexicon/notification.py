@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+# The sender's own plans: dates in these sentences are not the reader's deadlines.
+SCHEDULES: tuple[str, ...] = (
+    # French
+    r"livraison prevue",
+    r"(?:sera|seront|sont|est) (?:livree?s?|expediee?s?|installee?s?|effectuee?s?|realisee?s?|remise?s?)",
+    r"aura lieu",
+    r"auront lieu",
+    r"arrivera",
+    r"arriveront",
+    r"interviendra",
+    r"(?:prevue?s?|programmee?s?|planifiee?s?) (?:le|pour|a|entre|ce|demain|lundi|mardi|mercredi|jeudi|vendredi|samedi)",
+    # English
+    r"will be (?:delivered|shipped|installed|performed|carried out|dispatched)",
+    r"(?:delivery|arrival|installation|maintenance|shipment) (?:is )?(?:scheduled|planned|expected)",
+    r"scheduled (?:for|on)",
+    r"will arrive",
+    r"takes? place",
+)
+
 AUTO_REPLY_SUBJECTS: tuple[str, ...] = (
     r"automatic reply",
     r"auto(?:matic)?[- ]?reply",

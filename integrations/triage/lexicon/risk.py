@@ -109,6 +109,16 @@ CONSEQUENCES: tuple[str, ...] = (
     r"(?:won't|will not|cannot|can't) (?:be (?:processed|accepted|considered)|proceed|go ahead|leave)",
     r"(?:is|are) on hold",
     r"if we miss",
+    r"sans (?:\w+ ){0,2}(?:renouvellement|action|intervention|mise a jour|validation|accord|retour)",
+    r"cesser(?:a|ont|ait|aient)? de fonctionner",
+    r"(?:will|would) stop working",
+    r"ne (?:peut|peuvent|pourra|pourront|pourrai|pourrons) (?:plus|que)",
+    r"s'arreter(?:a|ont)?",
+    r"s'arrete",
+    r"si (?:je|nous) (?:n'ai|n'avons|ne recois|ne recevons) pas",
+    r"if (?:i|we) (?:don't|do not|haven't|have not) (?:hear|receive|get)",
+    r"consequences? :",
+    r"a saturation",
 )
 
 # Consequences serious enough to make an escalation critical whatever the delay.
@@ -158,6 +168,14 @@ OUTAGES: tuple[str, ...] = (
     r"not (?:syncing|loading|responding|updating|sending|receiving|working)",
     r"(?:is|are) (?:blocked|stuck|frozen)",
     r"shows? no data",
+    r"(?:en )?echec (?:depuis|consecutifs?)",
+    r"echecs? consecutifs",
+    r"(?:alerte|niveau|gravite|severite|severity)(?: de niveau)?\s*:?\s*(?:critique|critical)",
+    r"\[(?:critique|critical)\]",
+    r"critical alert",
+    r"(?:disque|disk)[\w: ]{0,20}\d{2} ?%",
+    r"saturation (?:prevue|imminente|du disque)",
+    r"(?:backups?|sauvegardes?) (?:en echec|failed|failing)",
     r"(?:customers|clients|users|we) (?:can't|cannot|can no longer) (?:pay|order|log in|connect|work|access)",
     r"outage",
     r"not working",
@@ -233,6 +251,9 @@ CHURN: tuple[str, ...] = (
     r"take our business elsewhere",
     r"look(?:ing)? (?:at|for) alternatives",
     r"(?:will|shall) not renew",
+    r"denoncer (?:la|notre|cette) (?:convention|contrat|accord|partenariat)",
+    r"a un autre (?:cabinet|prestataire|fournisseur|transitaire|partenaire)",
+    r"(?:to )?(?:another|a different|a new) (?:firm|provider|supplier|vendor|practice|partner)",
 )
 
 TENDERS: tuple[str, ...] = (
