@@ -11,8 +11,6 @@ Run: ``.venv/bin/python bench/quotes.py`` (writes its section of docs/benchmarks
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile

@@ -18,10 +18,10 @@ from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
 from handlers import quotes as quotes_feature
 from handlers.account import answer_stranger
-from handlers.quotes.lookups import QuotesClientDirectory, QuotesQuoteLookup
 from handlers.invitations.lookups import ClientDirectory, QuoteLookup
 from handlers.invitations.rules import CommonPasswords
 from handlers.invitations.service import InvitationService
+from handlers.quotes.lookups import QuotesClientDirectory, QuotesQuoteLookup
 from integrations.mail import MailSenderDirectory
 from integrations.pdf import PdfRenderer, WeasyPrintRenderer
 from integrations.whatsapp import WhatsAppSender

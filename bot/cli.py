@@ -104,7 +104,7 @@ def serve(
             "No encryption key configured: secrets at rest need COURRIER_SECRET_KEYS "
             "(generate one with `courrier secrets generate-key`). `make demo` creates a local key file."
         )
-    from bot.distributed import check_distributed, is_distributed  # noqa: PLC0415
+    from bot.distributed import check_distributed, is_distributed
 
     if is_distributed(settings):
         try:
@@ -120,7 +120,7 @@ def serve(
 
 def _run_web_processes(settings: Settings, host: str, port: int, workers: int) -> None:
     """Distributed mode: N web processes that only verify, store and enqueue."""
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
     with services_for(settings):  # migrate once, before the processes start
         pass
@@ -340,8 +340,8 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "chat,sync,bulk",
 ) -> None:
     """Run a Celery worker (distributed mode): messages, syncs, triage, digests, bulk sends."""
-    from bot.bootstrap import build_services  # noqa: PLC0415
-    from bot.distributed import QUEUES, check_distributed, make_celery, register_tasks  # noqa: PLC0415
+    from bot.bootstrap import build_services
+    from bot.distributed import QUEUES, check_distributed, make_celery, register_tasks
 
     settings = settings_or_exit()
     try:
@@ -364,9 +364,9 @@ def worker(
 @app.command()
 def scheduler() -> None:
     """Run a scheduler candidate (distributed mode): one leader enqueues due work, others stand by."""
-    import signal  # noqa: PLC0415
+    import signal
 
-    from bot.distributed import Enqueuer, LeaderScheduler, check_distributed, make_celery  # noqa: PLC0415
+    from bot.distributed import Enqueuer, LeaderScheduler, check_distributed, make_celery
 
     settings = settings_or_exit()
     try:

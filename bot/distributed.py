@@ -20,6 +20,7 @@ triage, alerts, digests) and ``bulk`` (invoice runs), so a long batch never dela
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -305,7 +306,7 @@ class LeaderScheduler:
                 self._stop.wait(LEADER_POLL_SECONDS)
 
     def _candidate(self) -> None:
-        from apscheduler.schedulers.background import BackgroundScheduler  # noqa: PLC0415
+        from apscheduler.schedulers.background import BackgroundScheduler
 
         engine = self._services.db.engine
         with engine.connect() as conn:
@@ -356,10 +357,8 @@ def queue_depths(app: Celery) -> dict[str, int]:
             except Exception:
                 depths[queue] = 0
             finally:
-                try:
+                with contextlib.suppress(Exception):
                     channel.close()
-                except Exception:
-                    pass
     return depths
 
 
