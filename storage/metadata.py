@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage import models
+from storage import mail, models
 from storage.models import Base
 
 metadata = Base.metadata
 
-__all__ = ["metadata", "models"]
+__all__ = ["mail", "metadata", "models"]
