@@ -15,6 +15,10 @@ from bot.services import Services
 from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
 from handlers.account import answer_stranger
+from handlers.mailboxes.service import install as install_mailboxes
+from integrations.connectors import MailConnectors
+from integrations.google import GoogleConfig
+from integrations.microsoft import MicrosoftConfig
 from integrations.whatsapp import WhatsAppSender
 from integrations.whatsapp_cloud import CloudWhatsApp, default_http_client
 from integrations.whatsapp_sandbox import SandboxWhatsApp
@@ -41,6 +45,21 @@ def build_whatsapp(
     )
 
 
+def build_mail_connectors(settings: Settings, clock: Clock) -> MailConnectors:
+    """Gmail, Microsoft Graph and IMAP/SMTP adapters on the configured endpoints."""
+    return MailConnectors(
+        GoogleConfig(
+            client_id=settings.google_client_id, client_secret=settings.google_client_secret,
+            auth_url=settings.google_auth_url, token_url=settings.google_token_url, api_url=settings.gmail_api_url,
+        ),
+        MicrosoftConfig(
+            client_id=settings.ms_client_id, client_secret=settings.ms_client_secret, tenant=settings.ms_tenant,
+            authority_url=settings.ms_authority_url, graph_url=settings.graph_api_url,
+        ),
+        clock=clock.now,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -49,6 +68,7 @@ def build_services(
     whatsapp_transport: httpx.AsyncBaseTransport | None = None,
     db: Database | None = None,
     routers: Sequence[Router] | None = None,
+    mail_connectors: MailConnectors | None = None,
 ) -> Services:
     """Wire every service from settings; tests pass fakes for the outside world."""
     clock = clock or SystemClock()
@@ -71,6 +91,7 @@ def build_services(
         dispatcher=Dispatcher(table),
         stranger_handler=answer_stranger,
     )
+    install_mailboxes(services, mail_connectors or build_mail_connectors(settings, clock))
     return services
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bot.router import Router
-from handlers import account, help
+from handlers import account, help, mailboxes
+from handlers.mailboxes import web as mailboxes_web
 
 ROUTERS: list[Router] = [
     help.router,
     account.router,
+    mailboxes.router,
 ]
 
 # HTTP routes of features (link pages, APIs, signup), included by the app factory.
-WEB_ROUTERS: list[APIRouter] = []
+WEB_ROUTERS: list[APIRouter] = [
+    mailboxes_web.router,
+]

@@ -235,10 +235,11 @@ def make_harness(db_url: str, clock: FakeClock, fake_whatsapp: FakeWhatsApp) -> 
     clients: list[TestClient] = []
 
     def start(*, background: bool = True, whatsapp: Any = None, routers: Any = None,
-              **overrides: Any) -> Harness:
+              mail_connectors: Any = None, **overrides: Any) -> Harness:
         settings = make_settings(db_url, **overrides)
         sender = whatsapp or fake_whatsapp
-        services = build_services(settings, clock=clock, whatsapp=sender, routers=routers)
+        services = build_services(settings, clock=clock, whatsapp=sender, routers=routers,
+                                  mail_connectors=mail_connectors)
         client = TestClient(create_app(settings, services, background=background))
         client.__enter__()
         clients.append(client)
