@@ -78,6 +78,7 @@ class MailConnectors:
             host=access.imap_host, port=access.imap_port, security=access.imap_security,
             username=access.username or access.address, password=str(access.credentials.get("password", "")),
             folders=access.folders, ssl_context=self.imap_ssl_context, timeout=self.imap_timeout,
+            connect_timeout=min(15.0, self.imap_timeout),
         )
 
     def smtp_settings(self, access: MailboxAccess) -> SmtpSettings:

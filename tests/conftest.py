@@ -30,6 +30,8 @@ from storage.migrate import upgrade
 from storage.models import Organization, User
 from tests.fakes import FakeClock, FakeWhatsApp
 
+pytest_plugins = ["tests.mail_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("COURRIER_SHARED", REPO.parent / "shared"))
 PAYLOADS = SHARED / "whatsapp-payloads"
