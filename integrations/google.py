@@ -90,7 +90,7 @@ class GoogleConfig:
     def http(self) -> NoRetryHttp:
         """A one-attempt transport for this configuration."""
         client = httpx.Client(timeout=self.timeout, transport=self.transport, follow_redirects=False)
-        return NoRetryHttp(client, api_base=self.api_base)
+        return NoRetryHttp(client, api_base=self.api_base, owns_client=True)
 
 
 class OAuthRefused(Exception):

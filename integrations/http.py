@@ -37,9 +37,10 @@ class NoRetryHttp:
         *,
         api_base: str | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        owns_client: bool | None = None,
     ) -> None:
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
-        self._owns_client = client is None
+        self._owns_client = client is None if owns_client is None else owns_client
         self._api = urllib.parse.urlsplit(api_base) if api_base else None
         # Attributes googleapiclient and google-auth-httplib2 read or set on an httplib2.Http.
         self.timeout: float | None = None

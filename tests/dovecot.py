@@ -23,7 +23,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
-from tests.tls import TestCert, make_cert
+from tests.tls import LoopbackCert, make_cert
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 DH_PARAMS = Path("/usr/share/dovecot/dh.pem")
@@ -90,7 +90,7 @@ class Account:
 class Dovecot:
     """A running private Dovecot instance."""
 
-    def __init__(self, base: Path, cert: TestCert, tls_port: int, plain_port: int, process: subprocess.Popen[bytes]):
+    def __init__(self, base: Path, cert: LoopbackCert, tls_port: int, plain_port: int, process: subprocess.Popen[bytes]):
         self.base = base
         self.cert = cert
         self.tls_port = tls_port

@@ -17,7 +17,7 @@ from integrations.microsoft import MicrosoftConfig
 from tests.dovecot import Dovecot, DovecotUnavailable
 from tests.fake_gmail import FakeGmail
 from tests.fake_graph import FakeGraph
-from tests.tls import TestCert, make_cert
+from tests.tls import LoopbackCert, make_cert
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +34,7 @@ def dovecot() -> Iterator[Dovecot]:
 
 
 @pytest.fixture(scope="session")
-def test_cert() -> Iterator[TestCert]:
+def test_cert() -> Iterator[LoopbackCert]:
     """A certificate for loopback HTTPS fakes."""
     folder = Path(tempfile.mkdtemp(prefix="courrier-cert-"))
     yield make_cert(folder)
@@ -59,7 +59,7 @@ def fake_gmail(gmail_server: FakeGmail) -> Iterator[FakeGmail]:
 
 
 @pytest.fixture(scope="session")
-def graph_server(test_cert: TestCert) -> Iterator[FakeGraph]:
+def graph_server(test_cert: LoopbackCert) -> Iterator[FakeGraph]:
     """One fake Microsoft for the session (HTTPS: MSAL only accepts https authorities)."""
     server = FakeGraph(test_cert).start()
     yield server
@@ -78,7 +78,7 @@ def fake_graph(graph_server: FakeGraph) -> Iterator[FakeGraph]:
     graph_server.api_rejects_tokens = False
 
 
-def connectors_for(*, gmail: FakeGmail | None = None, graph: FakeGraph | None = None, cert: TestCert | None = None,
+def connectors_for(*, gmail: FakeGmail | None = None, graph: FakeGraph | None = None, cert: LoopbackCert | None = None,
                    dovecot: Dovecot | None = None, clock: Any = None, imap_timeout: float = 20.0,
                    sync_limit: int = 10_000) -> MailConnectors:
     """Connectors pointed at the fakes (Google and Microsoft unconfigured when not given)."""

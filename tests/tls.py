@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
-class TestCert:
+class LoopbackCert:
     """A certificate for 127.0.0.1 and localhost that is also its own trust anchor."""
 
     cert: Path
@@ -37,7 +37,7 @@ class TestCert:
         return context
 
 
-def make_cert(folder: Path, name: str = "server") -> TestCert:
+def make_cert(folder: Path, name: str = "server") -> LoopbackCert:
     """Write a fresh EC key and a self-signed certificate (SAN 127.0.0.1, localhost) into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -74,4 +74,4 @@ def make_cert(folder: Path, name: str = "server") -> TestCert:
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     key_path.chmod(0o600)
-    return TestCert(cert_path, key_path)
+    return LoopbackCert(cert_path, key_path)
