@@ -79,6 +79,21 @@ class Account:
             if batch:
                 client.multiappend(folder, [{"msg": m, "flags": tuple(flags)} for m in batch])
 
+    def change_password(self, password: str) -> Account:
+        """Change the password on the server; returns once Dovecot accepts the new one."""
+        entry = self.server.passwd_file(self.user)
+        entry.write_text(f"{self.user}:{{PLAIN}}{password}::::::nodelay=y\n")
+        changed = Account(self.server, self.user, password)
+        deadline = time.monotonic() + 10
+        while True:  # Dovecot looks at a known passwd file at most once a second
+            try:
+                changed.client().logout()
+                return changed
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def flags(self, folder: str = "INBOX") -> dict[int, tuple[bytes, ...]]:
         """The server's flags of every message of a folder, by UID (read with EXAMINE)."""
         with self.client() as client:
@@ -216,6 +231,10 @@ service stats {{
         entry.write_text(f"{user}:{{PLAIN}}{password}::::::nodelay=y\n")
         entry.chmod(0o644)
         return Account(self, user, password)
+
+    def passwd_file(self, user: str) -> Path:
+        """The passwd-file entry of one user."""
+        return self._passwd / user
 
     def log(self) -> str:
         """Dovecot's log so far."""

@@ -196,6 +196,11 @@ class FakeGmail(FakeServer):
 
     def _token(self, request: Request) -> Response:
         form = request.form()
+        basic = request.headers.get("authorization", "")
+        if basic.lower().startswith("basic "):  # client_secret_basic, as requests-oauthlib sends it
+            client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+            form.setdefault("client_id", urllib.parse.unquote_plus(client_id))
+            form.setdefault("client_secret", urllib.parse.unquote_plus(secret))
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return Response.of_json({"error": "invalid_client", "error_description": "Unauthorized"}, 401)
         grant = form.get("grant_type")

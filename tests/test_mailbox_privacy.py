@@ -25,11 +25,13 @@ CORPUS = Path(__file__).parent / "data" / "mail"
 SECRET_PHRASES = ("phrase-secrete", "cGhyYXNlLXNlY3JldGU", "devis ci-joint", "42 cartons", "12 chairs")
 
 
-def dump_database(db: Database) -> str:
+def dump_database(db: Database, *, skip: tuple[str, ...] = ()) -> str:
     """Every row of every table as text (what a backup or a leaked dump would show)."""
     chunks: list[str] = []
     with db.engine.connect() as conn:
         for table in metadata.sorted_tables:
+            if table.name in skip:
+                continue
             for row in conn.execute(text(f'SELECT * FROM "{table.name}"')):
                 chunks.append(repr(tuple(row)))
     return "\n".join(chunks)

@@ -30,7 +30,6 @@ from tests.dovecot import Account, Dovecot, free_port
 from tests.mail_fixtures import add_imap_mailbox, connectors_for
 
 
-
 @dataclass
 class Recorder:
     """An aiosmtpd handler that records what it accepted and can refuse or hang up on command."""

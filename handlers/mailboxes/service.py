@@ -328,12 +328,16 @@ class MailboxService:
     def create_link(self, session: Session, org_id: int, user_id: int, provider_hint: str | None, now: datetime,
                     relink_mailbox_id: int | None = None) -> str:
         """A one-time link (256-bit token, only its hash stored, 15 minutes); returns its URL."""
+        return self._new_link(session, org_id, user_id, provider_hint, now, relink_mailbox_id)[1]
+
+    def _new_link(self, session: Session, org_id: int, user_id: int, provider_hint: str | None, now: datetime,
+                  relink_mailbox_id: int | None = None) -> tuple[MailboxLink, str]:
         token = secrets.token_urlsafe(32)
-        session.add(MailboxLink(token_hash=sha256_hex(token), org_id=org_id, user_id=user_id,
-                                provider_hint=provider_hint, relink_mailbox_id=relink_mailbox_id,
-                                expires_at=now + LINK_TTL))
+        link = MailboxLink(token_hash=sha256_hex(token), org_id=org_id, user_id=user_id, provider_hint=provider_hint,
+                           relink_mailbox_id=relink_mailbox_id, expires_at=now + LINK_TTL)
+        session.add(link)
         session.flush()
-        return self.link_url(token)
+        return link, self.link_url(token)
 
     def _live_link(self, session: Session, token: str, now: datetime, *, lock: bool = False) -> MailboxLink | None:
         stmt = select(MailboxLink).where(MailboxLink.token_hash == sha256_hex(token))
@@ -494,7 +498,8 @@ class MailboxService:
             link.mailbox_id = box.id
             mailbox_id = box.id
         log.info("mailbox %s linked (%s) for organization %s", mailbox_id, provider, view.org_id)
-        self.submit(mailbox_id, after=lambda outcome: self._confirm(view.user_id, outcome, relinked))
+        key = f"mailbox:{mailbox_id}:linked:{view.id}"
+        self.submit(mailbox_id, after=lambda outcome: self._confirm(view.user_id, outcome, relinked, key))
         return Linked(mailbox_id, address, provider, view.lang, relinked)
 
     def _new_mailbox(self, session: Session, org_id: int, provider: str, address: str, imap: ImapTarget | None,
@@ -512,7 +517,7 @@ class MailboxService:
         session.flush()
         return box
 
-    def _confirm(self, user_id: int, outcome: SyncOutcome, relinked: bool) -> None:
+    def _confirm(self, user_id: int, outcome: SyncOutcome, relinked: bool, key: str) -> None:
         now = self._now
         with self.services.db.write() as session:
             user = session.get(User, user_id)
@@ -527,8 +532,7 @@ class MailboxService:
             else:
                 text = catalog.t("mailboxes.linked_sync_failed", lang, address=outcome.address,
                                  reason=catalog.t(f"mailboxes.error.{outcome.error_kind or 'internal'}", lang))
-            send_to_user(session, user, [Text(text)], key=f"mailbox:{outcome.mailbox_id}:linked:{int(now.timestamp())}",
-                         now=now, purpose="mailbox")
+            send_to_user(session, user, [Text(text)], key=key, now=now, purpose="mailbox")
         self.services.outbox_changed()
 
     # ------------------------------------------------------------ API and listing
@@ -758,10 +762,10 @@ class MailboxService:
                 box.relink_requested_at = now
                 hint = {"gmail": "gmail", "outlook": "outlook"}.get(box.provider, "imap")
                 for admin in users_of(session, box.org_id, admins_only=True):
-                    url = self.create_link(session, box.org_id, admin.id, hint, now, relink_mailbox_id=box.id)
+                    link, url = self._new_link(session, box.org_id, admin.id, hint, now, relink_mailbox_id=box.id)
                     text = self.services.catalog.t("mailboxes.relink_needed", self.user_lang(admin), address=address,
                                                    url=url, provider=hint)
-                    send_to_user(session, admin, [Text(text)], key=f"mailbox:{box.id}:relink:{int(now.timestamp())}",
+                    send_to_user(session, admin, [Text(text)], key=f"mailbox:{box.id}:relink:{link.id}",
                                  now=now, purpose="mailbox")
                     notified = True
         if notified:
