@@ -83,7 +83,7 @@ def test_first_sync_stores_metadata_hands_bodies_to_subscribers_and_marks_nothin
     assert first.to_addrs == [account.address]
     assert first.message_id and first.message_id.startswith("<msg-0-")
     assert first.provider_id.startswith("INBOX/") and first.size and first.date is not None
-    assert [e.parsed.text for e in recorder.events][0].startswith("Corps secret numéro 0")
+    assert recorder.events[0].parsed.text.startswith("Corps secret numéro 0")
     assert all(e.initial for e in recorder.events)
     assert recorder.events[0].message.id == first.id
     # The server's flags did not change: nothing became \Seen.
