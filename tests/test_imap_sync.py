@@ -303,6 +303,49 @@ def test_a_failing_subscriber_never_stops_the_sync(h: Harness, account: Account)
     assert len(recorder.events) == 3
 
 
+def test_gmail_over_imap_deduplicates_on_x_gm_msgid(make_harness: Any, clock: Any) -> None:
+    import json
+
+    from storage.accounts import ensure_default_org
+    from storage.mail import CREDENTIALS_PURPOSE
+    from tests.fake_gmail_imap import FakeGmailImap
+
+    fake = FakeGmailImap("awa@gmail.test", "app-password-1234").start()
+    try:
+        h = make_harness(mail_connectors=connectors_for(clock=clock))
+        for i in range(3):
+            fake.deliver(make_email(i, to="awa@gmail.test"))
+        with h.services.db.write() as session:
+            org = ensure_default_org(session, "Test Org")
+            box = Mailbox(org_id=org.id, provider="imap", name="awa@gmail.test", address="awa@gmail.test",
+                          username="awa@gmail.test", imap_host="127.0.0.1", imap_port=fake.port,
+                          imap_security="plain", folders=["INBOX"], cursor={}, is_default=True, status="active",
+                          enabled=True, failures=0, initial_sync_done=False, sync_interval_minutes=5,
+                          credentials=h.services.require_secrets().seal(
+                              json.dumps({"password": "app-password-1234"}), CREDENTIALS_PURPOSE))
+            session.add(box)
+            session.flush()
+            box_id = box.id
+        recorder = Recorder()
+        service_of(h).subscribe(recorder)
+        assert service_of(h).sync(box_id).new == 3
+        stored = rows(h, box_id)
+        assert all(r.provider_id.startswith("gm:") and (r.thread_id or "").startswith("gm:") for r in stored)
+
+        # Gmail rebuilt the label: new UIDVALIDITY, new UIDs, same X-GM-MSGID. One message is new.
+        fake.renumber()
+        fake.deliver(make_email(3, to="awa@gmail.test", subject="Vraiment nouveau"))
+        fake.commands.clear()
+        outcome = service_of(h).sync(box_id)
+
+        assert outcome.new == 1 and [e.message.subject for e in recorder.events][-1] == "Vraiment nouveau"
+        assert len(rows(h, box_id)) == 4
+        body_fetches = [c for c in fake.commands if c.startswith("UID FETCH") and "BODY.PEEK[]" in c]
+        assert len(body_fetches) == 1 and body_fetches[0].split(" ")[2] == str(fake.folder.uidnext - 1)
+    finally:
+        fake.stop()
+
+
 class _NoneKnown:
     def known_provider_ids(self, ids: Any) -> set[str]:
         return set()

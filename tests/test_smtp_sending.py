@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import select
 
+from handlers.mailboxes.service import MailboxService
 from integrations.mail import (
     AmbiguousSendError,
     MailAttachment,
@@ -176,6 +177,7 @@ def test_a_refused_smtp_login_marks_the_mailbox_for_relinking(h: Harness, server
     directory = h.services.get(MailSenderDirectory)
     with pytest.raises(MailAuthError):
         directory.sender_for(h.org().id).send(OutgoingEmail(to=("c@exemple.test",), subject="x", text="x"))
+    h.services.get(MailboxService).wait_idle()  # the mailbox is marked in the background
     with h.services.db.session() as session:
         assert session.scalar(select(Mailbox.status).where(Mailbox.id == box_id)) == "needs_relink"
     with pytest.raises(MailboxNeedsRelink) as err:

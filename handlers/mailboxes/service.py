@@ -793,6 +793,21 @@ class MailboxService:
         future.add_done_callback(self._done)
         return True
 
+    def later(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the pool: senders are called from other features' code, possibly inside
+        a transaction that holds SQLite's write lock, so their bookkeeping writes must not wait for it."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("mailbox bookkeeping after a send failed")
+
+        future = self._pool().submit(run)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._done)
+
     def _done(self, future: Future[None]) -> None:
         with self._lock:
             self._futures.discard(future)
@@ -877,8 +892,12 @@ class MailboxService:
                 raise TimeoutError("mailbox syncs still running")
             wait(pending, timeout=left)
 
-    def shutdown(self) -> None:
-        """Stop the pool without waiting (syncs in flight end at their socket timeouts)."""
+    def shutdown(self, grace: float = 10.0) -> None:
+        """Let running syncs finish for up to ``grace`` seconds, then stop the pool."""
+        try:
+            self.wait_idle(grace)
+        except TimeoutError:
+            log.warning("stopping with mailbox syncs still running; they end at their socket timeouts")
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
@@ -1031,8 +1050,9 @@ class MailboxDirectory:
         service = self._service
         box_id = box.id
         sender = service.connectors.sender(service.access(box),
-                                           on_refresh=lambda creds: service.store_credentials(box_id, creds))
-        return _GuardedSender(sender, lambda exc: service.mark_needs_relink(box_id, exc))
+                                           on_refresh=lambda creds: service.later(service.store_credentials,
+                                                                                  box_id, creds))
+        return _GuardedSender(sender, lambda exc: service.later(service.mark_needs_relink, box_id, exc))
 
 
 # ---------------------------------------------------------------- wiring
@@ -1055,4 +1075,5 @@ def install(services: Services, connectors: MailConnectors) -> MailboxService:
     services.provide(MailboxDirectory(service), as_type=MailSenderDirectory)
     services.jobs.append(JobSpec("mailboxes:sync", "interval", _tick, {"seconds": SYNC_TICK_SECONDS}))
     services.status_providers.append(service.status_lines)
+    services.shutdown_hooks.append(service.shutdown)
     return service
