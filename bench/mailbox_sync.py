@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import re
 import resource
 import statistics
 import subprocess
@@ -31,7 +29,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "mailbox_sync"
 KEY = "a2V5LWZvci10aGUtbWFpbGJveC1iZW5jaG1hcmsteHg="  # 32 bytes, base64 (benchmark only)
 FETCH_ITEMS = ["FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODY.PEEK[]"]
@@ -208,16 +205,6 @@ def run_child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- report
 
 
-def write_section(body: str) -> None:
-    """Replace (or add) this benchmark's section of docs/benchmarks.md, keeping the others."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\nEach feature's `bench/` script writes its own section.\n"
-    section = f"<!-- bench:{SECTION} -->\n{body.strip()}\n<!-- /bench:{SECTION} -->"
-    pattern = re.compile(rf"<!-- bench:{SECTION} -->.*?<!-- /bench:{SECTION} -->", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
-
-
 def verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -270,11 +257,8 @@ def main() -> None:
     overhead_ms = (first["seconds"] - bare["seconds"] - parse["seconds"]) / first["messages"] * 1000
     inc_ratio = inc_big["median_ms"] / inc_small["median_ms"]
     n = options.messages
-    body = f"""## Mailbox sync (IMAP, `bench/mailbox_sync.py`)
-
-_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} CPUs, Python
-{platform.python_version()}, SQLite, Dovecot {dovecot_version()} on loopback over TLS. {n:,} messages of
-{average / 1024:.1f} KB on average (plain, text+HTML, some attachments), fetched 100 per FETCH._
+    body = f"""SQLite, Dovecot {dovecot_version()} on loopback over TLS. {n:,} messages of {average / 1024:.1f} KB on average
+(plain, text+HTML, some attachments), fetched 100 per FETCH. Each measurement runs in a fresh process.
 
 | what | measured | target | verdict |
 |---|---|---|---|
@@ -293,7 +277,9 @@ the rest of the sync (SQL inserts in one transaction per 100 messages, cursor, e
 The idle incremental sync is LOGIN, STATUS, LOGOUT whatever the mailbox size (UIDNEXT unchanged: no SELECT,
 SEARCH or FETCH).
 """
-    write_section(body)
+    from bench.report import write_section
+
+    write_section(SECTION, "Mailbox sync (IMAP, `bench/mailbox_sync.py`)", body)
     print(body)
 
 

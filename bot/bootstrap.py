@@ -6,19 +6,28 @@ import logging
 from collections.abc import Sequence
 
 import httpx
+from argon2 import PasswordHasher
 
 from bot.clock import Clock, SystemClock
+from bot.distributed import wire_distribution
 from bot.i18n import Catalog, CatalogError
 from bot.ingest import Ingest
 from bot.router import CommandTable, Dispatcher, Router
-from bot.services import Services
+from bot.services import JobSpec, Services
 from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
+from handlers import quotes as quotes_feature
 from handlers.account import answer_stranger
+from handlers.invitations.lookups import ClientDirectory, QuoteLookup
+from handlers.invitations.rules import CommonPasswords
+from handlers.invitations.service import InvitationService
 from handlers.mailboxes.service import install as install_mailboxes
+from handlers.quotes.lookups import QuotesClientDirectory, QuotesQuoteLookup
 from integrations.connectors import MailConnectors
 from integrations.google import GoogleConfig
+from integrations.mail import MailSenderDirectory
 from integrations.microsoft import MicrosoftConfig
+from integrations.pdf import PdfRenderer, WeasyPrintRenderer
 from integrations.whatsapp import WhatsAppSender
 from integrations.whatsapp_cloud import CloudWhatsApp, default_http_client
 from integrations.whatsapp_sandbox import SandboxWhatsApp
@@ -69,6 +78,8 @@ def build_services(
     db: Database | None = None,
     routers: Sequence[Router] | None = None,
     mail_connectors: MailConnectors | None = None,
+    mail_directory: MailSenderDirectory | None = None,
+    pdf_renderer: PdfRenderer | None = None,
 ) -> Services:
     """Wire every service from settings; tests pass fakes for the outside world."""
     clock = clock or SystemClock()
@@ -92,7 +103,31 @@ def build_services(
         stranger_handler=answer_stranger,
     )
     install_mailboxes(services, mail_connectors or build_mail_connectors(settings, clock))
+    wire_invitations(services)
+    wire_distribution(services)
+    if mail_directory is not None:
+        # Tests pass a fake instead of the mailboxes feature's real directory (installed above).
+        services.provide(mail_directory, as_type=MailSenderDirectory)
+    quotes_feature.install(services, pdf_renderer or WeasyPrintRenderer())
     return services
+
+
+def wire_invitations(services: Services) -> None:
+    """Invitations and client accounts; known clients and sent quotes come from the quotes feature."""
+    settings = services.settings
+    services.provide(QuotesClientDirectory(), as_type=ClientDirectory)
+    services.provide(QuotesQuoteLookup(services.catalog), as_type=QuoteLookup)
+    try:
+        common = CommonPasswords.load(settings.common_passwords_file)
+    except OSError as exc:
+        raise SettingsError(f"COURRIER_COMMON_PASSWORDS_FILE: cannot read {settings.common_passwords_file}: {exc}") from exc
+    hasher = PasswordHasher(time_cost=settings.password_hash_time_cost, memory_cost=settings.password_hash_memory_kib,
+                            parallelism=settings.password_hash_parallelism)
+    invitations = InvitationService(services, hasher=hasher, common=common)
+    services.provide(invitations)
+    services.status_providers.append(invitations.status_lines)
+    services.jobs.append(JobSpec("invitations:sweep", "interval", lambda s: s.get(InvitationService).sweep(),
+                                 {"minutes": 1}))
 
 
 def prepare_database(services: Services) -> None:

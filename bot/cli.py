@@ -14,6 +14,7 @@ import typer
 
 import bot
 from bot.settings import Settings, SettingsError, load_settings
+from handlers.quotes import cli as feature_commands
 
 log = logging.getLogger("courrier")
 
@@ -29,6 +30,7 @@ app.add_typer(org_app, name="org")
 app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(token_app, name="api-token")
+feature_commands.register(app)
 
 DEMO_KEY_FILE = Path("var/secret.key")
 T = TypeVar("T")
@@ -102,9 +104,29 @@ def serve(
             "No encryption key configured: secrets at rest need COURRIER_SECRET_KEYS "
             "(generate one with `courrier secrets generate-key`). `make demo` creates a local key file."
         )
+    from bot.distributed import check_distributed, is_distributed
+
+    if is_distributed(settings):
+        try:
+            check_distributed(settings)
+        except SettingsError as exc:
+            raise fail(str(exc)) from None
+        _run_web_processes(settings, host, port, workers)
+        return
     if workers != 1:
         raise fail("--workers above 1 needs the distributed mode (COURRIER_BROKER_URL and PostgreSQL).")
     _run_server(settings, host, port)
+
+
+def _run_web_processes(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Distributed mode: N web processes that only verify, store and enqueue."""
+    import uvicorn
+
+    with services_for(settings):  # migrate once, before the processes start
+        pass
+    os.environ["COURRIER_SKIP_MIGRATIONS"] = "1"
+    uvicorn.run("bot.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level.lower(), access_log=False, proxy_headers=True)
 
 
 def _run_server(settings: Settings, host: str, port: int) -> None:
@@ -112,6 +134,9 @@ def _run_server(settings: Settings, host: str, port: int) -> None:
 
     from bot.app import create_app
 
+    # Hand the interpreter lock over more often than every 5 ms, so a handler running in a worker
+    # thread never holds up the event loop's acknowledgements for long.
+    sys.setswitchinterval(0.001)
     with services_for(settings) as services:
         application = create_app(settings, services)
         uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),
@@ -347,6 +372,54 @@ def chat(
 
     with services_for(settings) as services:
         run_chat(services, as_phone)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Processes in this worker.")] = 2,
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "chat,sync,bulk",
+) -> None:
+    """Run a Celery worker (distributed mode): messages, syncs, triage, digests, bulk sends."""
+    from bot.bootstrap import build_services
+    from bot.distributed import QUEUES, check_distributed, make_celery, register_tasks
+
+    settings = settings_or_exit()
+    try:
+        check_distributed(settings)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    unknown = set(queues.split(",")) - set(QUEUES)
+    if unknown:
+        raise fail(f"unknown queue(s) {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}")
+    configure_logging(settings.log_level)
+    with services_for(settings):  # migrate before taking work
+        pass
+    celery = make_celery(settings)
+    register_tasks(celery, settings, build_services)
+    celery.worker_main(["worker", f"--concurrency={concurrency}", f"--queues={queues}",
+                        f"--loglevel={settings.log_level}", "--without-gossip", "--without-mingle",
+                        "--without-heartbeat"])
+
+
+@app.command()
+def scheduler() -> None:
+    """Run a scheduler candidate (distributed mode): one leader enqueues due work, others stand by."""
+    import signal
+
+    from bot.distributed import Enqueuer, LeaderScheduler, check_distributed, make_celery
+
+    settings = settings_or_exit()
+    try:
+        check_distributed(settings)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    configure_logging(settings.log_level)
+    with services_for(settings) as services:
+        leader = LeaderScheduler(services, Enqueuer(make_celery(settings)))
+        signal.signal(signal.SIGTERM, lambda *_: leader.stop())
+        signal.signal(signal.SIGINT, lambda *_: leader.stop())
+        typer.echo(f"scheduler candidate {leader.identity} waiting for leadership")
+        leader.run()
 
 
 @app.command()

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.services import Services
+from handlers.invitations.demo import demo_contact
 from storage.accounts import add_user, create_org
 from storage.models import Organization, User
 
@@ -18,7 +19,7 @@ DEMO_ADMIN_NAME = "Awa Démo"
 DEMO_ADMIN_PHONE = "+33600000001"
 
 # Features add their own demo data here (sample mailbox, clients…): fn(services, session, org, admin).
-DEMO_STEPS: list[Callable[[Services, Session, Organization, User], None]] = []
+DEMO_STEPS: list[Callable[[Services, Session, Organization, User], None]] = [demo_contact]
 
 
 @dataclass(frozen=True)

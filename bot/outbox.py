@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 MAX_TRANSIENT_ATTEMPTS = 8
 MAX_RATE_LIMITED_ATTEMPTS = 15
 AUTH_RETRY = timedelta(minutes=1)
@@ -187,7 +186,7 @@ class OutboxPump:
 
         def claim() -> tuple[Recipient, OutgoingMessage] | None:
             with services.db.write() as session:
-                row = repo.claim(session, message_id, now, LEASE)
+                row = repo.claim(session, message_id, now, timedelta(seconds=services.settings.lease_seconds))
                 if row is None:
                     return None
                 content = None

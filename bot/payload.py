@@ -159,12 +159,12 @@ def _status_event(status: dict[str, Any], phone_number_id: str | None) -> NewEve
     state = _str(status.get("status"))
     if wamid is None or state is None or len(state) > 32:
         return None
-    recipient = _str(status.get("recipient_user_id")) or _str(status.get("recipient_id")) or "unknown"
+    # Statuses need no ordering beyond their own message's, so they never wait behind each other.
     return NewEvent(
         kind="status",
         wa_message_id=wamid,
         status=state,
-        sender=f"status:{recipient}"[:160],
+        sender=f"status:{wamid}"[:160],
         phone_number_id=phone_number_id,
         payload={"status": status},
     )

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
 STATUS_RETRIES = 3
 
@@ -53,7 +52,8 @@ def process_event(services: Services, event_id: int) -> Outcome:
     """Claim and process one inbound event; failures are retried with backoff, then recorded."""
     now = services.clock.now()
     with services.db.write() as session:
-        if not inbound_repo.claim(session, event_id, now, LEASE):
+        lease = timedelta(seconds=services.settings.lease_seconds)
+        if not inbound_repo.claim(session, event_id, now, lease):
             return Outcome(event_id, processed=False)
     try:
         with services.db.write() as session:
@@ -139,7 +139,8 @@ def _process_message(services: Services, session: Session, event: InboundEvent, 
         return count
 
     _link_identity(session, user, sender)
-    user.last_inbound_at = max(filter(None, (user.last_inbound_at, message.timestamp or now)))
+    sent_at = min(message.timestamp, now) if message.timestamp else now
+    user.last_inbound_at = max(filter(None, (user.last_inbound_at, sent_at)))
     org = session.get(Organization, user.org_id)
     assert org is not None
     row = conversation.load(session, user.id, now)

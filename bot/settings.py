@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     templates_dir: Path = REPO_ROOT / "templates"
     sandbox: bool | None = None  # None: on exactly when no WhatsApp token is set
     worker_concurrency: int = Field(default=4, ge=1, le=64)
+    lease_seconds: int = Field(default=120, ge=5, le=3600)  # how long a claimed message is held before another process may take it
+    run_worker: bool = True  # off for web processes that only acknowledge (distributed mode, benchmarks)
 
     # WhatsApp Cloud API
     whatsapp_token: str | None = None
@@ -77,8 +79,21 @@ class Settings(BaseSettings):
     gemini_model: str = "gemini-2.5-flash"
     gemini_api_url: str | None = None
 
+    # Quotes and contracts
+    quote_draft_hours: int = Field(default=72, ge=1, le=24 * 30)
+
     # Scale-out
     broker_url: str | None = None
+
+    # Contact form, invitations and client accounts
+    contact_rate_limit: int = Field(default=5, ge=1, le=1000)  # accepted messages per IP per hour
+    signup_guess_limit: int = Field(default=10, ge=1, le=10000)  # invalid signup links per IP per hour
+    login_rate_limit: int = Field(default=10, ge=1, le=10000)  # failed sign-ins per IP (and per address) per 15 min
+    client_session_days: int = Field(default=14, ge=1, le=365)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)  # Argon2id parameters
+    password_hash_memory_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
+    password_hash_parallelism: int = Field(default=4, ge=1, le=64)
+    common_passwords_file: Path = REPO_ROOT / "data" / "common-passwords.txt.gz"
 
     @field_validator("secret_keys", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from bot.outbox import OutboxPump
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+# Under a burst of webhook POSTs acknowledgements come first (Meta wants them fast): before each
+# event the worker waits for a pause of QUIET_SECONDS in arrivals, but never more than
+# MAX_YIELD_SECONDS, so the backlog keeps moving and drains fully once the burst ends.
+QUIET_SECONDS = 0.02
+MAX_YIELD_SECONDS = 0.2
 SWEEP_SECONDS = 30.0
 
 
@@ -42,7 +48,7 @@ class InProcessWorker:
         self.running = False
         self._last_sweep = float("-inf")
 
-    def notify(self) -> None:
+    def notify(self, senders: object = None) -> None:
         """Wake the worker; safe to call from any thread."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
@@ -99,6 +105,21 @@ class InProcessWorker:
             task.add_done_callback(self._tasks.discard)
         await self.pump.run_once()
 
+    async def _yield_to_acknowledgements(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MAX_YIELD_SECONDS
+        ingest = self._services.ingest
+        while loop.time() < deadline and time.monotonic() - ingest.last_post < QUIET_SECONDS:
+            await asyncio.sleep(QUIET_SECONDS)
+
+    def _backlog(self) -> str:
+        services = self._services
+        now = services.clock.now()
+        with services.db.session() as session:
+            senders = inbound_repo.pending_senders(session, now, limit=5)
+            due = outbox_repo.due_in_order(session, now, limit=5)
+        return f"inbound senders {senders}, outbox {due}"
+
     def _sweep(self) -> None:
         """Give back work whose lease ran out (a crashed process held it)."""
         services = self._services
@@ -118,6 +139,7 @@ class InProcessWorker:
                             event = inbound_repo.next_for_sender(session, sender)
                             return event.id if event is not None else None
 
+                    await self._yield_to_acknowledgements()
                     event_id = await asyncio.to_thread(next_id)
                     if event_id is None:
                         break
@@ -149,5 +171,5 @@ class InProcessWorker:
             if not await asyncio.to_thread(due):
                 return
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("the worker did not become idle in time")
+                raise TimeoutError(f"the worker did not become idle in time: {await asyncio.to_thread(self._backlog)}")
             await asyncio.sleep(0.01)

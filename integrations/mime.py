@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
+from email.policy import Policy
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from types import MappingProxyType
+from typing import Any
 
 __all__ = ["Attachment", "ParsedEmail", "html_to_text", "parse_email"]
 
@@ -56,7 +60,22 @@ _BLOCK_TAGS = frozenset(
 )  # fmt: skip
 _SKIP_TAGS = frozenset({"script", "style", "head", "title", "noscript", "template", "svg"})
 _VOID_TAGS = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    }
 )
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\f\v\xa0\u2007\u202f\u200b]+")
@@ -64,6 +83,53 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _MSGID = re.compile(r"<[^<>\s]*>")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
+
+
+class _ParsedMessage(EmailMessage):
+    """An EmailMessage that parses each header once: the default policy re-parses on every access."""
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        super().__init__(policy)
+        self._parsed: dict[str, Any] = {}
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        """The parsed header (memoized until the headers change), or `failobj`."""
+        key = name.lower()
+        if key not in self._parsed:
+            self._parsed[key] = super().get(name)
+        value = self._parsed[key]
+        return failobj if value is None else value
+
+    def _changed(self) -> None:
+        self._parsed.clear()
+
+    def set_raw(self, name: str, value: Any) -> None:
+        """Store a raw header (used by the parser)."""
+        self._changed()
+        super().set_raw(name, value)
+
+    def __setitem__(self, name: str, val: Any) -> None:
+        self._changed()
+        super().__setitem__(name, val)
+
+    def __delitem__(self, name: str) -> None:
+        self._changed()
+        super().__delitem__(name)
+
+    def replace_header(self, _name: str, _value: Any) -> None:
+        """Replace a header in place."""
+        self._changed()
+        super().replace_header(_name, _value)
+
+    def add_header(self, _name: str, _value: str, **_params: Any) -> None:
+        """Add a header with parameters."""
+        self._changed()
+        super().add_header(_name, _value, **_params)
+
+    def set_boundary(self, boundary: str) -> None:
+        """Set the multipart boundary."""
+        self._changed()
+        super().set_boundary(boundary)
 
 
 class _TextExtractor(HTMLParser):
@@ -80,6 +146,7 @@ class _TextExtractor(HTMLParser):
         self._first_cell = True
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Open a tag: skip invisible content, break lines for blocks, remember links."""
         if self._skip_depth:
             self._skip_depth += tag in _SKIP_TAGS
             return
@@ -115,6 +182,7 @@ class _TextExtractor(HTMLParser):
             self._pre += 1
 
     def handle_endtag(self, tag: str) -> None:
+        """Close a tag: end hidden or skipped content, write a link's target, break lines."""
         if self._hidden:
             if tag == self._hidden[-1]:
                 self._hidden.pop()
@@ -135,6 +203,7 @@ class _TextExtractor(HTMLParser):
             self._pre -= 1
 
     def handle_data(self, data: str) -> None:
+        """Keep visible text, collapsing whitespace outside <pre>."""
         if self._skip_depth or self._hidden:
             return
         if not self._pre:
@@ -156,7 +225,9 @@ def html_to_text(html: str) -> str:
 
 
 def _tidy(text: str) -> str:
-    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    lines = (
+        _SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    )
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -171,45 +242,80 @@ def _fix_surrogates(value: str) -> str:
         return raw.decode("cp1252", "replace")
 
 
-def _header(msg: Message, name: str, warnings: list[str]) -> str | None:
-    """One header as decoded text, or None; parse problems become warnings."""
-    try:
-        value = msg.get(name)
-    except Exception as exc:
-        warnings.append(f"header {name}: {type(exc).__name__}")
-        raw = _raw_header(msg, name)
-        return None if raw is None else _fix_surrogates(str(raw))
-    if value is None:
-        return None
-    for defect in getattr(value, "defects", ()):
-        warnings.append(f"header {name}: {type(defect).__name__}")
-    return _fix_surrogates(str(value))
+def _decode_value(raw: str, name: str, warnings: list[str]) -> str:
+    """Unfold a stored header value and decode its RFC 2047 encoded words."""
+    value = " ".join(raw.split())
+    if "=?" in value:
+        try:
+            value = str(make_header(decode_header(value)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError) as exc:
+            warnings.append(f"header {name}: undecodable encoded words ({type(exc).__name__})")
+    return _fix_surrogates(value)
 
 
 def _raw_header(msg: Message, name: str) -> str | None:
-    for key, value in msg._headers:  # the raw (name, value) pairs, before header-class parsing
-        if key.lower() == name.lower():
+    lower = name.lower()
+    for key, value in msg.raw_items():  # stored values, before the policy's header classes parse them
+        if key.lower() == lower:
             return str(value)
     return None
 
 
 def _addresses(msg: Message, name: str, warnings: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-cased address) pairs of an address header."""
-    try:
-        value = msg.get(name)
-        if value is None:
-            return []
-        groups = getattr(value, "addresses", None)
-        if groups is not None:
-            pairs = [(_fix_surrogates(a.display_name), _fix_surrogates(a.addr_spec)) for a in groups]
-            if any(addr and addr != "<>" for _, addr in pairs):
-                return [(n, a.lower()) for n, a in pairs if a and a != "<>"]
-    except Exception as exc:
-        warnings.append(f"header {name}: {type(exc).__name__}")
     raw = _raw_header(msg, name)
     if raw is None:
         return []
-    return [(_fix_surrogates(n), _fix_surrogates(a).lower()) for n, a in getaddresses([raw]) if a]
+    unfolded = " ".join(raw.split())
+    pairs = [(n, a) for n, a in getaddresses([unfolded]) if "@" in a]
+    if pairs:
+        return [(_decode_value(n, name, warnings), _fix_surrogates(a).lower()) for n, a in pairs]
+    try:  # the full RFC 5322 parser copes with some shapes getaddresses rejects
+        value = msg.get(name)
+        groups = getattr(value, "addresses", None) or ()
+        for defect in getattr(value, "defects", ()):
+            warnings.append(f"header {name}: {type(defect).__name__}")
+        found = [(_fix_surrogates(a.display_name), _fix_surrogates(a.addr_spec).lower()) for a in groups]
+        return [(n, a) for n, a in found if a and a != "<>"]
+    except Exception as exc:
+        warnings.append(f"header {name}: {type(exc).__name__}")
+        return []
+
+
+@dataclass(frozen=True)
+class _PartInfo:
+    """The few MIME fields the body walk needs, read once per part."""
+
+    ctype: str
+    maintype: str
+    subtype: str
+    charset: str | None
+    disposition: str
+    filename: str | None
+
+
+def _info(part: Message, warnings: list[str]) -> _PartInfo:
+    # A legacy (compat32) message parses Content-Type parameters with plain string work,
+    # much cheaper than building the default policy's structured header objects.
+    legacy = Message()
+    legacy.set_default_type(part.get_default_type())
+    content_type = _raw_header(part, "content-type")
+    disposition_raw = _raw_header(part, "content-disposition")
+    if content_type:
+        legacy["Content-Type"] = " ".join(content_type.split())
+    if disposition_raw:
+        legacy["Content-Disposition"] = " ".join(disposition_raw.split())
+    ctype = legacy.get_content_type()
+    try:
+        charset = legacy.get_content_charset()
+        filename = legacy.get_filename()
+    except (LookupError, UnicodeError, ValueError) as exc:
+        warnings.append(f"bad MIME parameters: {type(exc).__name__}")
+        charset, filename = None, None
+    maintype, _, subtype = ctype.partition("/")
+    disposition = (disposition_raw or "").split(";", 1)[0].strip().lower()
+    name = _decode_value(filename, "filename", warnings) if filename else None
+    return _PartInfo(ctype, maintype, subtype, charset, disposition, name)
 
 
 def _date(msg: Message, warnings: list[str]) -> datetime | None:
@@ -227,12 +333,11 @@ def _date(msg: Message, warnings: list[str]) -> datetime | None:
     return parsed
 
 
-def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
-    if disposition == "attachment":
+def _is_attachment(info: _PartInfo) -> bool:
+    if info.disposition == "attachment":
         return True
-    if part.get_content_maintype() in ("text", "multipart", "message"):
-        return bool(part.get_filename()) and disposition != "inline" and part.get_content_subtype() not in ("plain", "html")
+    if info.maintype in ("text", "multipart", "message"):
+        return bool(info.filename) and info.disposition != "inline" and info.subtype not in ("plain", "html")
     return True
 
 
@@ -240,18 +345,18 @@ def _payload_bytes(part: Message, warnings: list[str]) -> bytes:
     try:
         payload = part.get_payload(decode=True)
     except Exception as exc:
-        warnings.append(f"undecodable {part.get_content_type()} part: {type(exc).__name__}")
+        warnings.append(f"undecodable part: {type(exc).__name__}")
         return b""
     if isinstance(payload, bytes):
         return payload
     return b""
 
 
-def _decode_text(part: Message, warnings: list[str]) -> str:
+def _decode_text(part: Message, info: _PartInfo, warnings: list[str]) -> str:
     """Decode a text part with its declared charset, falling back sensibly and saying so."""
     data = _payload_bytes(part, warnings)
-    charset = part.get_content_charset()
-    if charset is None and part.get_content_subtype() == "html":
+    charset = info.charset
+    if charset is None and info.subtype == "html":
         found = _META_CHARSET.search(data[:4096])
         charset = found.group(1).decode("ascii", "replace").lower() if found else None
     charset = (charset or "us-ascii").lower()
@@ -292,7 +397,9 @@ def summarize_calendar(ics: str) -> str:
         fields.setdefault(key, value.strip().replace("\\,", ",").replace("\\n", " ").replace("\\;", ";"))
     method = fields.get("METHOD", "PUBLISH").upper()
     title = fields.get("SUMMARY", "")
-    label = {"REQUEST": "Invitation", "REPLY": "Calendar reply", "CANCEL": "Cancelled event"}.get(method, "Event")
+    label = {"REQUEST": "Invitation", "REPLY": "Calendar reply", "CANCEL": "Cancelled event"}.get(
+        method, "Event"
+    )
     lines = [f"{label}: {title}".rstrip(": ")]
     if "DTSTART" in fields:
         lines.append(f"When: {fields['DTSTART']}")
@@ -314,43 +421,43 @@ class _Body:
         if depth > 30:
             self.warnings.append("MIME nesting too deep")
             return ""
-        ctype = part.get_content_type()
+        info = _info(part, self.warnings)
         if part.is_multipart():
             children = part.get_payload()
             if not isinstance(children, list):
                 return ""
-            if ctype == "multipart/alternative":
+            if info.ctype == "multipart/alternative":
                 return self._alternative(children, depth)
             texts = [self.text_of(child, depth + 1) for child in children if isinstance(child, Message)]
             return "\n\n".join(t for t in texts if t)
-        if ctype == "message/rfc822" or part.get_content_maintype() == "message":
-            return self._attached_message(part, depth)
-        if ctype == "text/calendar":
-            self._add_attachment(part)
-            self.calendar.append(summarize_calendar(_decode_text(part, self.warnings)))
+        if info.maintype == "message":
+            return self._attached_message(part, info, depth)
+        if info.ctype == "text/calendar":
+            self._add_attachment(part, info)
+            self.calendar.append(summarize_calendar(_decode_text(part, info, self.warnings)))
             return ""
-        if _is_attachment(part):
-            self._add_attachment(part)
+        if _is_attachment(info):
+            self._add_attachment(part, info)
             return ""
-        if ctype == "text/html":
-            return html_to_text(_decode_text(part, self.warnings))
-        if part.get_content_maintype() == "text":
-            return _tidy(_decode_text(part, self.warnings))
-        self._add_attachment(part)
+        if info.ctype == "text/html":
+            return html_to_text(_decode_text(part, info, self.warnings))
+        if info.maintype == "text":
+            return _tidy(_decode_text(part, info, self.warnings))
+        self._add_attachment(part, info)
         return ""
 
-    def _alternative(self, children: list[Message], depth: int) -> str:
+    def _alternative(self, children: Sequence[object], depth: int) -> str:
         plain = ""
         html = ""
         other = ""
         for child in children:
             if not isinstance(child, Message):
                 continue
-            ctype = child.get_content_type()
-            if ctype == "text/plain" and not plain and not _is_attachment(child):
-                plain = _tidy(_decode_text(child, self.warnings))
-            elif ctype == "text/html" and not html and not _is_attachment(child):
-                html = html_to_text(_decode_text(child, self.warnings))
+            info = _info(child, self.warnings)
+            if info.ctype == "text/plain" and not plain and not _is_attachment(info):
+                plain = _tidy(_decode_text(child, info, self.warnings))
+            elif info.ctype == "text/html" and not html and not _is_attachment(info):
+                html = html_to_text(_decode_text(child, info, self.warnings))
             else:
                 text = self.text_of(child, depth + 1)
                 other = other or text
@@ -359,29 +466,24 @@ class _Body:
             return html
         return plain or html or other
 
-    def _attached_message(self, part: Message, depth: int) -> str:
+    def _attached_message(self, part: Message, info: _PartInfo, depth: int) -> str:
         inner = part.get_payload()
         message = inner[0] if isinstance(inner, list) and inner else None
         if not isinstance(message, Message):
             return ""
-        disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
-        if disposition == "attachment":
-            size = len(message.as_bytes()) if hasattr(message, "as_bytes") else 0
-            self.attachments.append(Attachment(part.get_filename(), "message/rfc822", size))
+        if info.disposition == "attachment":
+            self.attachments.append(Attachment(info.filename, info.ctype, len(message.as_bytes())))
             return ""
-        head = [f"{name}: {_header(message, name, self.warnings) or ''}" for name in ("From", "Date", "Subject")]
+        head = []
+        for name in ("From", "Date", "Subject"):
+            raw = _raw_header(message, name)
+            head.append(f"{name}: {_decode_value(raw, name, self.warnings) if raw else ''}")
         body = self.text_of(message, depth + 1)
         return "---------- Forwarded message ----------\n" + "\n".join(head) + "\n\n" + body
 
-    def _add_attachment(self, part: Message) -> None:
+    def _add_attachment(self, part: Message, info: _PartInfo) -> None:
         data = _payload_bytes(part, self.warnings)
-        try:
-            name = part.get_filename()
-        except Exception:
-            name = None
-        self.attachments.append(
-            Attachment(_fix_surrogates(name) if name else None, part.get_content_type(), len(data))
-        )
+        self.attachments.append(Attachment(info.filename, info.ctype, len(data)))
 
 
 def _defects(msg: Message) -> list[str]:
@@ -397,7 +499,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         raw = raw.encode("utf-8", "surrogateescape")
     warnings: list[str] = []
     try:
-        msg: Message = email.message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
+        msg: Message = email.message_from_bytes(raw, _class=_ParsedMessage, policy=policy.default)
     except Exception as exc:
         return _empty(raw, [f"unparseable message: {type(exc).__name__}"])
     try:
@@ -418,11 +520,10 @@ def _empty(raw: bytes, warnings: list[str]) -> ParsedEmail:
 def _build(msg: Message, raw: bytes, warnings: list[str]) -> ParsedEmail:
     warnings.extend(_defects(msg))
     headers: dict[str, str] = {}
-    for key in msg.keys():
+    for key, value in msg.raw_items():
         lower = key.lower()
         if lower not in headers:
-            value = _header(msg, key, warnings)
-            headers[lower] = " ".join((value or "").split())
+            headers[lower] = _decode_value(str(value), lower, warnings)
     senders = _addresses(msg, "from", warnings)
     from_name, from_addr = senders[0] if senders else ("", "")
     if not from_addr and "from" in headers:
@@ -430,7 +531,9 @@ def _build(msg: Message, raw: bytes, warnings: list[str]) -> ParsedEmail:
         from_addr = from_addr.lower()
     message_id = headers.get("message-id", "").strip() or None
     in_reply_to = headers.get("in-reply-to", "").strip() or None
-    references = tuple(_MSGID.findall(headers.get("references", ""))) or tuple(headers.get("references", "").split())
+    references = tuple(_MSGID.findall(headers.get("references", ""))) or tuple(
+        headers.get("references", "").split()
+    )
     body = _Body(warnings)
     try:
         text = body.text_of(msg)

@@ -2,7 +2,7 @@
 
 It behaves like the Cloud API where it matters for testing offline: it returns message ids,
 stores documents as media, and enforces the 24-hour customer service window (131047) from
-the last message the user typed in the sandbox.
+the user's last message, as WhatsApp does.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from integrations.whatsapp import (
     Document,
@@ -23,7 +23,7 @@ from integrations.whatsapp import (
     message_to_payload,
 )
 from storage.db import Database
-from storage.models import SandboxMedia, SandboxMessage
+from storage.models import SandboxMedia, SandboxMessage, User
 
 WINDOW = timedelta(hours=24)
 
@@ -44,12 +44,13 @@ class SandboxWhatsApp:
         key = to.address
         with self._db.write() as session:
             if self.enforce_window and not isinstance(message, Template):
-                last_in = session.scalar(
-                    select(SandboxMessage.created_at)
-                    .where(SandboxMessage.user_key == key, SandboxMessage.direction == "in")
-                    .order_by(SandboxMessage.id.desc())
-                    .limit(1)
-                )
+                # The window opens with the user's last message to the business, however it came in.
+                clauses = []
+                if to.phone:
+                    clauses.append(User.phone == to.phone)
+                if to.user_id:
+                    clauses.append(User.wa_user_id == to.user_id)
+                last_in = session.scalar(select(User.last_inbound_at).where(or_(*clauses)).limit(1))
                 if last_in is None or self._now() - last_in > WINDOW:
                     raise WindowClosed(
                         "WhatsApp error 131047: Re-engagement message", code=131047, title="Re-engagement message"

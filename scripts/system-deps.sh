@@ -5,8 +5,11 @@ set -euo pipefail
 mode="${1:-test}"
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-# WeasyPrint renders PDFs with Pango; fonts make them readable.
-for pkg in libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core; do have "$pkg" || need+=("$pkg"); done
+# WeasyPrint renders PDFs with Pango and subsets fonts with HarfBuzz (without libharfbuzz-subset0
+# it warns at import, which the tests treat as an error); DejaVu is the documents' font.
+for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
+  have "$pkg" || need+=("$pkg")
+done
 if [ "$mode" = "test" ]; then
   # Dovecot for real IMAP, Chromium for browser tests, Poppler for PDF checks.
   for pkg in dovecot-imapd chromium poppler-utils; do have "$pkg" || need+=("$pkg"); done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=15000")
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -42,6 +44,42 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+class PriorityLock:
+    """A mutex where urgent holders go before the others waiting."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+        self._owner: int | None = None
+
+    @contextmanager
+    def hold(self, urgent: bool) -> Iterator[None]:
+        """Hold the lock; urgent callers overtake non-urgent ones in the queue."""
+        me = threading.get_ident()
+        if self._owner == me:
+            # Waiting here would never end: say so instead of hanging.
+            raise RuntimeError("nested write transaction on SQLite in the same thread")
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    self._cond.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._held = True
+            self._owner = me
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._owner = None
+                self._cond.notify_all()
 
 
 class Database:
@@ -69,6 +107,7 @@ class Database:
         self.engine = create_engine(url, **kwargs)
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
+        self._write_lock = PriorityLock() if self.backend == "sqlite" else None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
@@ -86,9 +125,19 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A session that holds the write lock from its first statement; commits on success."""
-        with self._write.begin() as session:
+    def write(self, *, urgent: bool = False) -> Iterator[Session]:
+        """A session that holds the write lock from its first statement; commits on success.
+
+        ``urgent`` writers (webhook acknowledgements) go before the others waiting for SQLite's
+        single write lock.
+        """
+        if self._write_lock is None:
+            with self._write.begin() as session:
+                yield session
+            return
+        # SQLite has one writer at a time. Queue this process's writers on a Python lock:
+        # SQLite's own busy handler sleeps up to 100 ms between retries, which ruins latency.
+        with self._write_lock.hold(urgent), self._write.begin() as session:
             yield session
 
     def ping(self) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,8 +37,26 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def store_events(session: Session, events: Sequence[NewEvent], now: datetime) -> int:
-    """Store updates, ignoring ids seen before; returns how many were new."""
+_STORE: dict[str, Any] = {}
+
+
+def _store_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the key, built once per dialect (cached compile)."""
+    stmt = _STORE.get(dialect)
+    if stmt is None:
+        table: Table = InboundEvent.__table__  # type: ignore[assignment]
+        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = ins.on_conflict_do_nothing(index_elements=["kind", "wa_message_id", "status"]).returning(
+            table.c.kind, table.c.wa_message_id, table.c.status
+        )
+        _STORE[dialect] = stmt
+    return stmt
+
+
+def store_events(session: Session, events: Sequence[NewEvent], now: datetime) -> set[tuple[str, str, str]]:
+    """Store updates, ignoring ids seen before; returns the (kind, id, status) keys that were new."""
+    if not events:
+        return set()
     rows = [
         {
             "kind": e.kind,
@@ -53,21 +71,42 @@ def store_events(session: Session, events: Sequence[NewEvent], now: datetime) ->
         }
         for e in events
     ]
-    table: Table = InboundEvent.__table__  # type: ignore[assignment]
-    return insert_ignore(session, table, rows, ["kind", "wa_message_id", "status"])
+    stmt = _store_statement(session.get_bind().dialect.name)
+    return {(k, m, s) for k, m, s in session.execute(stmt, rows)}
 
 
-def pending_senders(session: Session, now: datetime, limit: int = 200) -> list[str]:
-    """Senders with at least one event ready to process, oldest first."""
-    ready = or_(InboundEvent.available_at.is_(None), InboundEvent.available_at <= now)
-    stmt = (
-        select(InboundEvent.sender, func.min(InboundEvent.id).label("first"))
-        .where(InboundEvent.state == "pending", ready)
+def pending_senders(
+    session: Session, now: datetime, limit: int = 200, among: Sequence[str] | None = None
+) -> list[str]:
+    """Senders whose oldest unfinished event is ready to process, oldest first.
+
+    A sender whose oldest event waits for a retry (or is held by a live claim) is not listed:
+    their later events wait behind it, in order.
+    """
+    unfinished: ColumnElement[bool] = InboundEvent.state.in_(("pending", "processing"))
+    if among is not None:
+        unfinished = and_(unfinished, InboundEvent.sender.in_(list(among)))
+    first = (
+        select(InboundEvent.sender, func.min(InboundEvent.id).label("first_id"))
+        .where(unfinished)
         .group_by(InboundEvent.sender)
-        .order_by("first")
+        .subquery()
+    )
+    ready = or_(
+        and_(
+            InboundEvent.state == "pending",
+            or_(InboundEvent.available_at.is_(None), InboundEvent.available_at <= now),
+        ),
+        and_(InboundEvent.state == "processing", InboundEvent.available_at <= now),
+    )
+    stmt = (
+        select(InboundEvent.sender)
+        .join(first, InboundEvent.id == first.c.first_id)
+        .where(ready)
+        .order_by(InboundEvent.id)
         .limit(limit)
     )
-    return [row[0] for row in session.execute(stmt)]
+    return list(session.scalars(stmt))
 
 
 def next_for_sender(session: Session, sender: str) -> InboundEvent | None:

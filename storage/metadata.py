@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage import mail, models
+from storage import invitations, mail, models, quotes
 from storage.models import Base
 
 metadata = Base.metadata
 
-__all__ = ["mail", "metadata", "models"]
+__all__ = ["invitations", "mail", "metadata", "models", "quotes"]

@@ -33,8 +33,10 @@ from tests.fakes import FakeClock, FakeWhatsApp
 pytest_plugins = ["tests.mail_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("COURRIER_SHARED", REPO.parent / "shared"))
-PAYLOADS = SHARED / "whatsapp-payloads"
+# Reference data from the project's shared folder, copied here so a clone runs on its own.
+DATA = REPO / "tests" / "data"
+PAYLOADS = DATA / "whatsapp-payloads"
+TRIAGE_DEV = DATA / "triage-dev"
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 TEST_KEY = base64.b64encode(b"k" * 32).decode()
@@ -237,11 +239,10 @@ def make_harness(db_url: str, clock: FakeClock, fake_whatsapp: FakeWhatsApp) -> 
     clients: list[TestClient] = []
 
     def start(*, background: bool = True, whatsapp: Any = None, routers: Any = None,
-              mail_connectors: Any = None, **overrides: Any) -> Harness:
+              build: dict[str, Any] | None = None, **overrides: Any) -> Harness:
         settings = make_settings(db_url, **overrides)
         sender = whatsapp or fake_whatsapp
-        services = build_services(settings, clock=clock, whatsapp=sender, routers=routers,
-                                  mail_connectors=mail_connectors)
+        services = build_services(settings, clock=clock, whatsapp=sender, routers=routers, **(build or {}))
         client = TestClient(create_app(settings, services, background=background))
         client.__enter__()
         clients.append(client)

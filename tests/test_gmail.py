@@ -32,7 +32,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def h(make_harness: Any, fake_gmail: FakeGmail, clock: Any) -> Harness:
-    harness: Harness = make_harness(mail_connectors=connectors_for(gmail=fake_gmail, clock=clock))
+    harness: Harness = make_harness(build={"mail_connectors": connectors_for(gmail=fake_gmail, clock=clock)})
     return harness
 
 

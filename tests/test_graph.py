@@ -50,7 +50,7 @@ def consent(fake: FakeGraph, cert: LoopbackCert, address: str) -> dict[str, Any]
 
 @pytest.fixture
 def h(make_harness: Any, fake_graph: FakeGraph, test_cert: LoopbackCert, clock: Any) -> Harness:
-    harness: Harness = make_harness(mail_connectors=connectors_for(graph=fake_graph, cert=test_cert, clock=clock))
+    harness: Harness = make_harness(build={"mail_connectors": connectors_for(graph=fake_graph, cert=test_cert, clock=clock)})
     return harness
 
 

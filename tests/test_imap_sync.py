@@ -28,7 +28,7 @@ def account(dovecot: Dovecot) -> Account:
 
 @pytest.fixture
 def h(make_harness: Any, dovecot: Dovecot, clock: Any) -> Harness:
-    harness: Harness = make_harness(mail_connectors=connectors_for(dovecot=dovecot, clock=clock))
+    harness: Harness = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock)})
     return harness
 
 
@@ -266,7 +266,7 @@ def silent_server() -> Iterator[int]:
 def test_a_hanging_mailbox_times_out_and_never_holds_up_the_others(
     make_harness: Any, dovecot: Dovecot, clock: Any, silent_server: int
 ) -> None:
-    h = make_harness(mail_connectors=connectors_for(dovecot=dovecot, clock=clock, imap_timeout=1.0))
+    h = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock, imap_timeout=1.0)})
     good = dovecot.new_account()
     good.append([make_email(1, to=good.address)])
     stuck = dovecot.new_account()
@@ -312,7 +312,7 @@ def test_gmail_over_imap_deduplicates_on_x_gm_msgid(make_harness: Any, clock: An
 
     fake = FakeGmailImap("awa@gmail.test", "app-password-1234").start()
     try:
-        h = make_harness(mail_connectors=connectors_for(clock=clock))
+        h = make_harness(build={"mail_connectors": connectors_for(clock=clock)})
         for i in range(3):
             fake.deliver(make_email(i, to="awa@gmail.test"))
         with h.services.db.write() as session:

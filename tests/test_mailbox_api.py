@@ -25,7 +25,7 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def h(make_harness: Any, dovecot: Dovecot, clock: Any) -> Harness:
-    harness: Harness = make_harness(mail_connectors=connectors_for(dovecot=dovecot, clock=clock))
+    harness: Harness = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock)})
     return harness
 
 
@@ -151,7 +151,7 @@ def test_backoff_grows_from_30_seconds_to_30_minutes_with_jitter() -> None:
 
 
 def test_courrier_sync_command(db_url: str, dovecot: Dovecot, make_harness: Any, clock: Any) -> None:
-    h: Harness = make_harness(mail_connectors=connectors_for(dovecot=dovecot, clock=clock))
+    h: Harness = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock)})
     account = dovecot.new_account()
     account.append([make_email(i, to=account.address) for i in range(2)])
     # Plain IMAP is only allowed on loopback: the command line needs no test certificate.
@@ -165,3 +165,22 @@ def test_courrier_sync_command(db_url: str, dovecot: Dovecot, make_harness: Any,
     assert again.exit_code == 0 and "success, 0 new message(s)" in again.output
     missing = runner.invoke(cli_app, ["sync", "--mailbox", "999"], env={**os.environ, **env})
     assert missing.exit_code == 2 and "No mailbox with id 999" in missing.output
+
+
+def test_two_processes_never_start_the_same_mailbox(h: Harness, dovecot: Dovecot) -> None:
+    account = dovecot.new_account()
+    account.append([make_email(1, to=account.address)])
+    box_id = add_imap_mailbox(h.services, account)
+    first = h.services.get(MailboxService)
+    second = MailboxService(h.services, first.connectors)  # another worker process on the same database
+    assert first.run_due() == 1
+    assert second.run_due() == 0
+    first.wait_idle()
+    with h.services.db.session() as session:
+        box = session.get(Mailbox, box_id)
+        assert box is not None and box.last_sync_status == "success"
+        assert box.next_sync_at is not None and (box.next_sync_at - h.clock.now()).total_seconds() == 300
+    h.clock.advance(minutes=5)
+    assert second.run_due() == 1
+    second.wait_idle()
+    second.shutdown()

@@ -34,7 +34,7 @@ def h(make_harness: Any, dovecot: Dovecot, fake_gmail: FakeGmail, fake_graph: Fa
     # The fake Google speaks plain http on loopback: allow it in this test process only.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     connectors = connectors_for(gmail=fake_gmail, graph=fake_graph, cert=test_cert, dovecot=dovecot, clock=clock)
-    harness: Harness = make_harness(mail_connectors=connectors)
+    harness: Harness = make_harness(build={"mail_connectors": connectors})
     harness.add_user(f"+{ADMIN}", "Awa Kouassi", admin=True)
     harness.add_user(f"+{MANAGER}", "Koffi Yao", admin=False)
     return harness

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from storage.db import throwaway_engine
@@ -11,6 +12,7 @@ from storage.migrate import alembic_config, current_heads
 
 pytestmark = pytest.mark.postgres
 
+REVISION = "0004_mailboxes"
 TABLES = {"mailboxes", "mail_messages", "mailbox_links", "mailbox_oauth_states"}
 
 
@@ -23,11 +25,14 @@ def tables(url: str) -> set[str]:
 
 
 def test_downgrade_then_upgrade(db_url: str) -> None:
+    config = alembic_config(db_url)
+    below = ScriptDirectory.from_config(config).get_revision(REVISION).down_revision
+    assert isinstance(below, str)
     assert tables(db_url) >= TABLES
     try:
-        command.downgrade(alembic_config(db_url), "0001_spine")
-        assert current_heads(db_url) == {"0001_spine"}
+        command.downgrade(config, below)
+        assert current_heads(db_url) == {below}
         assert not TABLES & tables(db_url)
     finally:
-        command.upgrade(alembic_config(db_url), "head")
+        command.upgrade(config, "head")
     assert tables(db_url) >= TABLES

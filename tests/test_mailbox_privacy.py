@@ -39,7 +39,7 @@ def dump_database(db: Database, *, skip: tuple[str, ...] = ()) -> str:
 
 @pytest.fixture
 def h(make_harness: Any, dovecot: Dovecot, clock: Any) -> Harness:
-    harness: Harness = make_harness(mail_connectors=connectors_for(dovecot=dovecot, clock=clock))
+    harness: Harness = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock)})
     return harness
 
 

@@ -104,7 +104,7 @@ def servers(smtp: SmtpServers) -> SmtpServers:
 
 @pytest.fixture
 def h(make_harness: Any, dovecot: Dovecot, clock: Any) -> Harness:
-    harness: Harness = make_harness(mail_connectors=connectors_for(dovecot=dovecot, clock=clock))
+    harness: Harness = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock)})
     return harness
 
 

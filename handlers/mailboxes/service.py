@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.outbox import send_to_user
@@ -67,6 +68,7 @@ OAUTH_TTL = timedelta(minutes=15)
 BACKOFF_BASE = 30.0
 BACKOFF_CAP = 1800.0
 LINK_ATTEMPTS = 10
+CLAIM_LEASE = timedelta(minutes=15)
 DEFAULT_INTERVAL = 5
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -667,6 +669,16 @@ class MailboxService:
     def _store(self, box: Mailbox, page: SyncPage) -> list[tuple[MailMessage, ParsedEmail]]:
         """Parse (outside the transaction), then store metadata, changes and the cursor in one transaction."""
         parsed = [(remote, parse_email(remote.raw)) for remote in page.messages]
+        try:
+            return self._store_parsed(box, page, parsed)
+        except IntegrityError:
+            # Another process (a manual sync through the API, another worker) stored some of these
+            # meanwhile: read what is known again and store the rest.
+            log.info("mailbox %s: messages stored concurrently; retrying the page", box.id)
+            return self._store_parsed(box, page, parsed)
+
+    def _store_parsed(self, box: Mailbox, page: SyncPage,
+                      parsed: list[tuple[Any, ParsedEmail]]) -> list[tuple[MailMessage, ParsedEmail]]:
         now = self._now
         stored: list[tuple[MailMessage, ParsedEmail]] = []
         with self.services.db.write() as session:
@@ -828,11 +840,30 @@ class MailboxService:
                 log.exception("mailbox %s: follow-up after sync failed", mailbox_id)
 
     def run_due(self) -> int:
-        """The scheduler's tick: start a background sync for every mailbox whose time has come."""
+        """The scheduler's tick: claim every mailbox whose time has come and sync each in the background.
+
+        Claiming moves ``next_sync_at`` a lease ahead in one UPDATE, so two processes (distributed
+        mode, a restart) never start the same mailbox; the sync's outcome sets the real next time,
+        and a process that dies mid-sync leaves the mailbox to be picked up when the lease ends.
+        """
+        now = self._now
         with self.services.db.session() as session:
-            due = repo.due_mailboxes(session, self._now)
-        started = sum(1 for mailbox_id in due if self.submit(mailbox_id))
-        return started
+            due = repo.due_mailboxes(session, now)
+        with self._lock:
+            due = [mailbox_id for mailbox_id in due if mailbox_id not in self._queued]
+        if not due:
+            return 0
+        claimed = []
+        with self.services.db.write() as session:
+            for mailbox_id in due:
+                result = session.execute(
+                    update(Mailbox)
+                    .where(Mailbox.id == mailbox_id, or_(Mailbox.next_sync_at.is_(None), Mailbox.next_sync_at <= now))
+                    .values(next_sync_at=now + CLAIM_LEASE)
+                )
+                if getattr(result, "rowcount", 0) == 1:
+                    claimed.append(mailbox_id)
+        return sum(1 for mailbox_id in claimed if self.submit(mailbox_id))
 
     def sync_for_user(self, org_id: int, user_id: int, mailbox_ids: Sequence[int], key: str) -> None:
         """Sync several mailboxes in the background, then send the user one summary message."""

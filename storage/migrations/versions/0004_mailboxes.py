@@ -1,7 +1,7 @@
 """mailboxes: linked mailboxes, message metadata, link pages, oauth states
 
-Revision ID: 0002_mailboxes
-Revises: 0001_spine
+Revision ID: 0004_mailboxes
+Revises: 0003_quotes
 Create Date: 2026-11-21 18:18:05.282961
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy.dialects import postgresql
 
 import storage.models
 
-revision: str = '0002_mailboxes'
-down_revision: str | Sequence[str] | None = '0001_spine'
+revision: str = '0004_mailboxes'
+down_revision: str | Sequence[str] | None = '0003_quotes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,138 @@
+"""What phishing and scams ask for: credentials, fees, gift cards, secret transfers."""
+
+from __future__ import annotations
+
+CREDENTIALS: tuple[str, ...] = (
+    # French
+    r"(?:saisi(?:r|ssez|ssant)|entre[rz]|renseigne[rz]|indique[rz]|communique[rz]|confirme[rz]|envoye[rz]|fournir|fournissez|transmettre|transmettez|verifie[rz]|identifie[rz][- ]vous|connectez[- ]vous|vous connecter|se connecter)[\w' ,]{0,70}?(?:identifiants?|mot de passe|mots de passe|code (?:recu|sms|confidentiel|pin|secret|de (?:validation|verification|securite|confirmation))|codes? (?:d'acces|pin)|numero de carte|cryptogramme|informations (?:de paiement|bancaires|de connexion))",
+    r"identifiez[- ]vous (?:avec|sur)",
+    r"(?:verifiez|confirmez|reactivez|debloquez|mettez a jour|mettre a jour|verifier|confirmer|reactiver|debloquer) (?:votre|vos) (?:compte|identite|acces|informations de paiement|coordonnees (?:bancaires|de paiement))",
+    # English
+    r"(?:enter|confirm|verify|provide|update|submit|send|re-?enter)[\w' ,]{0,50}?(?:password|credentials|login details|\bpin\b|one-time code|\botp\b|verification code|security code|card (?:number|details)|payment (?:details|information))",
+    r"(?:log|sign) in (?:with|using) your",
+    r"verify your (?:account|identity|mailbox|email)",
+    r"(?:validate|reactivate|unlock|restore) your (?:account|mailbox|access)",
+)
+
+# Sentences that contain these are disclaimers ("we will never ask for your codes").
+NEGATIONS: tuple[str, ...] = (
+    r"jamais",
+    r"never",
+    r"ne (?:vous )?(?:demanderons|demandera|demandent|demande) (?:jamais|pas)",
+    r"will not ask",
+    r"won't ask",
+    r"n'ont pas change",
+    r"n'a pas change",
+    r"have not changed",
+    r"has not changed",
+    r"unchanged",
+    r"ne (?:partagez|communiquez|transmettez) (?:jamais|pas)",
+    r"do not share",
+    r"don't share",
+)
+
+PAY_LINKS: tuple[str, ...] = (
+    r"payer (?:les frais|maintenant|en ligne|ici|par carte)",
+    r"regle[rz]? [\w' ]{0,40}?(?:en ligne|via le lien|par le lien)",
+    r"(?:payer|regler|reglez|payez)[\w' ]{0,40}?(?:sur|via|par) (?:le|ce) lien",
+    r"lien (?:securise|de paiement)",
+    r"mettre a jour (?:vos|votre) (?:informations|moyen|coordonnees) de paiement",
+    r"informations de paiement",
+    r"pay (?:now|online|here|the fee|the invoice online)",
+    r"payment link",
+    r"update (?:your )?(?:payment|billing) (?:details|information|method)",
+    r"(?:renouvelez|renouveler|renew)[\w' ]{0,30}?(?:en ligne|online|maintenant|now)",
+    r"(?:payer|regler|payez|reglez|pay|settle)[\w' ]{0,40}:?\s*<?(?:https?://|www\.)",
+)
+
+# Pretexts of credential phishing: full mailbox, expiring password, held messages, shared documents.
+LURES: tuple[str, ...] = (
+    r"(?:boite (?:mail|aux lettres|de reception)|messagerie) (?:est )?(?:pleine|saturee)",
+    r"mailbox (?:is )?(?:full|over quota)",
+    r"storage quota",
+    r"(?:mot de passe|password) (?:expire|will expire|expires)",
+    r"keep (?:your )?(?:current|same) password",
+    r"conserver (?:votre|le meme) mot de passe",
+    r"messages? (?:en attente|bloques|retenus|non (?:delivres|distribues))",
+    r"(?:pending|held|undelivered) (?:messages?|emails?)",
+    r"(?:document|fichier|facture) (?:partage|securise) (?:avec vous)?",
+    r"shared (?:a )?(?:document|file) with you",
+    r"voicemail|message vocal",
+    r"(?:verify|validate) your (?:mailbox|account)",
+    r"(?:validez|verifiez) votre (?:messagerie|boite)",
+    r"(?:connexion|sign-in|login) (?:inhabituelle|suspecte|unusual|suspicious)",
+    r"unusual sign-in",
+)
+
+FEES_TO_RELEASE: tuple[str, ...] = (
+    r"frais (?:de (?:dossier|dedouanement|douane|conformite|deblocage|liberation|transfert|traitement|livraison|change))",
+    r"frais a (?:regler|payer)",
+    r"(?:pour|afin de) (?:liberer|debloquer|recevoir|reclamer) (?:les fonds|vos gains|votre colis|le virement|votre argent)",
+    r"retenue? (?:en douane|par notre service)",
+    r"customs (?:fees?|duties|charges)",
+    r"(?:processing|release|clearance|handling|compliance) fee",
+    r"to (?:release|claim|receive) (?:the|your) (?:funds|parcel|package|prize|winnings|transfer)",
+)
+
+# Payments that cannot be traced back or recalled: money transfer to a phone number or by wire service.
+UNTRACEABLE_PAYMENTS: tuple[str, ...] = (
+    r"(?:transfert|envoi|paiement|versement) (?:d'argent )?(?:mobile|par (?:orange money|wave|mtn|moov|free money|mobile money|western union|moneygram))",
+    r"(?:orange money|wave|mobile money|momo)[\s:]*(?:au|to)?\s*\+?\d{2}",
+    r"(?:send|transfer) (?:the )?(?:money|funds|payment) (?:by|via|through) (?:mobile money|western union|moneygram)",
+)
+
+GIFT_CARDS: tuple[str, ...] = (
+    r"cartes? cadeaux?",
+    r"gift ?cards?",
+    r"cartes? (?:itunes|google play|amazon|steam)",
+    r"(?:coupons?|recharges?) (?:pcs|transcash|neosurf)",
+)
+
+CONFIDENTIAL_TRANSFER: tuple[str, ...] = (
+    r"(?:virement|transfert|paiement)s? (?:\w+ ){0,3}?(?:confidentiel|discret)",
+    r"strictement confidentiel",
+    r"n'en (?:parle[rz]?|parlez) a personne",
+    r"n'en parlez pas",
+    r"(?:confidential|discreet|secret) (?:wire|transfer|payment)",
+    r"keep (?:this|it) (?:confidential|between us)",
+    r"(?:je suis |i am |i'm )?(?:injoignable|indisponible|unreachable) (?:par|by|on the) (?:telephone|phone)",
+    r"repondez uniquement (?:a|par) (?:ce|cet) (?:mail|e-?mail|courriel)",
+    r"reply only (?:to|by|via) (?:this )?e-?mail",
+    r"(?:etes-vous|es-tu) (?:au bureau|disponible)\s*\?",
+    r"are you (?:at|in) the office\s*\?",
+)
+
+BANK_CHANGE: tuple[str, ...] = (
+    r"(?:nouvelles?|nouveau|changement de|modification de|mise a jour de nos) (?:coordonnees bancaires|rib|iban|compte bancaire|domiciliation bancaire)",
+    r"(?:nos|mes) coordonnees bancaires ont change",
+    r"(?:new|updated|change of|change in|changed) (?:bank (?:details|account)|iban|banking details)",
+    r"(?:our|my) bank details have changed",
+)
+
+LOTTERY: tuple[str, ...] = (
+    r"(?:vous avez|you have|you've) (?:gagne|won)",
+    r"loterie",
+    r"lottery",
+    r"tirage (?:au sort|electronique)",
+    r"heureux gagnant",
+    r"lucky winner",
+    r"reclamer (?:vos|votre) gains?",
+    r"claim your (?:prize|winnings)",
+    r"heritage de",
+    r"inheritance",
+)
+
+INVESTMENT_SCAM: tuple[str, ...] = (
+    r"rendement garanti",
+    r"guaranteed (?:returns?|profits?|income)",
+    r"sans (?:aucun )?risque",
+    r"risk[- ]free",
+    r"robot de trading",
+    r"trading (?:bot|robot)",
+    r"crypto\w*",
+    r"\+\s?\d+ ?% par (?:semaine|jour|mois)",
+    r"\d+ ?% (?:per|a|every) (?:week|day|month)",
+    r"doublez (?:votre|vos)",
+    r"double your",
+    r"retrait instantane",
+)

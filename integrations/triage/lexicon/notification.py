@@ -1,0 +1,119 @@
+"""Automated notices and everyday requests: auto-replies, calendar replies, resolutions, price changes."""
+
+from __future__ import annotations
+
+# The sender's own plans: dates in these sentences are not the reader's deadlines.
+SCHEDULES: tuple[str, ...] = (
+    # French
+    r"livraison prevue",
+    r"(?:sera|seront|sont|est) (?:livree?s?|expediee?s?|installee?s?|effectuee?s?|realisee?s?|remise?s?)",
+    r"aura lieu",
+    r"auront lieu",
+    r"arrivera",
+    r"arriveront",
+    r"interviendra",
+    r"(?:prevue?s?|programmee?s?|planifiee?s?) (?:le|pour|a|entre|ce|demain|lundi|mardi|mercredi|jeudi|vendredi|samedi)",
+    # English
+    r"will be (?:delivered|shipped|installed|performed|carried out|dispatched)",
+    r"(?:delivery|arrival|installation|maintenance|shipment) (?:is )?(?:scheduled|planned|expected)",
+    r"scheduled (?:for|on)",
+    r"will arrive",
+    r"takes? place",
+)
+
+AUTO_REPLY_SUBJECTS: tuple[str, ...] = (
+    r"automatic reply",
+    r"auto(?:matic)?[- ]?reply",
+    r"autoreply",
+    r"reponse automatique",
+    r"absence du bureau",
+    r"absent(?:e)?",
+    r"out of (?:the )?office",
+    r"message d'absence",
+    r"en conges?",
+)
+AUTO_REPLY_BODIES: tuple[str, ...] = (
+    r"je suis (?:actuellement )?(?:absente?|en conges?|en deplacement)",
+    r"i am (?:currently )?(?:out of the office|away|on leave|travelling|traveling)",
+    r"i'm (?:currently )?(?:out of the office|away|on leave)",
+    r"will (?:only )?(?:check|read) (?:my )?(?:e-?mails?|inbox)",
+    r"ne lirai mes (?:courriels|messages|e-?mails)",
+    r"de retour le",
+    r"back (?:on|in the office)",
+)
+
+CALENDAR_REPLY_SUBJECTS: tuple[str, ...] = (
+    r"accepte",
+    r"accepted",
+    r"refuse",
+    r"declined",
+    r"provisoire",
+    r"tentative",
+    r"tentatively accepted",
+    r"nouvelle heure proposee",
+    r"new time proposed",
+    r"accepte provisoirement",
+)
+CALENDAR_INVITE_SUBJECTS: tuple[str, ...] = (
+    r"invitation",
+    r"updated invitation",
+    r"invitation mise a jour",
+    r"nouvel evenement",
+    r"new event",
+)
+
+RESOLVED: tuple[str, ...] = (
+    # French
+    r"(?:est|a ete|sont|ont ete) (?:resolue?s?|retablie?s?|corrigee?s?|reparee?s?)",
+    r"fonctionne (?:de nouveau|a nouveau|normalement)",
+    r"tourne (?:de nouveau|a nouveau|normalement)",
+    r"(?:ticket|incident|demande) (?:est )?(?:clos|cloture|ferme|resolu)",
+    r"est cloture",
+    r"plus rien ne presse",
+    r"(?:probleme|incident) (?:est )?regle",
+    r"aucune donnee n'a ete perdue",
+    r"rentre dans l'ordre",
+    # English
+    r"(?:has been|is|was|have been) (?:resolved|fixed|restored)",
+    r"back to normal",
+    r"working (?:again|normally)",
+    r"(?:ticket|incident|case) (?:has been |is )?(?:closed|resolved)",
+    r"no longer urgent",
+    r"all (?:systems|services) operational",
+)
+
+PRICE_CHANGES: tuple[str, ...] = (
+    r"(?:evolution|hausse|augmentation|modification|changement|revision) (?:de |des )?(?:nos )?(?:tarifs|prix|conditions tarifaires)",
+    r"nouveaux tarifs",
+    r"(?:price|pricing) (?:change|increase|update)",
+    r"new (?:prices|pricing|rates)",
+    r"(?:tarifs|prices) (?:evolueront|will (?:change|increase))",
+)
+
+APPLICATIONS: tuple[str, ...] = (
+    r"candidature",
+    r"(?:je vous adresse|veuillez trouver) (?:ma|mon) (?:candidature|cv)",
+    r"lettre de motivation",
+    r"(?:job )?application for",
+    r"(?:apply|applying) for",
+    r"my (?:cv|resume)",
+    r"curriculum vitae",
+    r"poste de",
+)
+
+QUOTE_REQUESTS: tuple[str, ...] = (
+    r"demande (?:de |d')(?:devis|offre|soumission|cotation|prix|proposition)",
+    r"(?:recevoir|obtenir|nous faire parvenir|envoyer) (?:une|votre) (?:offre|devis|soumission|proposition|cotation)",
+    r"(?:request for|requesting) (?:a )?(?:quote|quotation|proposal)",
+    r"(?:send|give|provide) (?:us |me )?(?:a )?(?:quote|quotation|proposal|estimate)",
+    r"offre de prix",
+)
+
+MEETING_CHANGES: tuple[str, ...] = (
+    r"report(?:er)? (?:de )?(?:notre|le|la) (?:point|reunion|rendez-vous|rdv|call|visio|entretien)",
+    r"(?:annuler|decaler|deplacer|reprogrammer|reporter) (?:notre|le|la) (?:point|reunion|rendez-vous|rdv|entretien)",
+    r"(?:proposer|trouver) un (?:autre |nouveau )?creneau",
+    r"reschedul\w*",
+    r"(?:move|postpone|cancel) (?:our|the) (?:meeting|call)",
+    r"new (?:slot|time)",
+)
