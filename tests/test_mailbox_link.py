@@ -316,3 +316,16 @@ def test_mailboxes_list_and_sync_from_the_chat(h: Harness, dovecot: Dovecot) -> 
     h.post(text_message("statut", phone=ADMIN))
     h.drain()
     assert "Boîtes mail : 1 liée(s), 0 à vérifier" in h.whatsapp.texts_to(ADMIN)[-1]
+
+
+def test_without_google_or_microsoft_configured_the_page_offers_imap_and_explains(
+    make_harness: Any, dovecot: Dovecot, clock: Any
+) -> None:
+    h: Harness = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock)})
+    h.add_user(f"+{ADMIN}", "Awa Kouassi", admin=True)
+    path = ask_link(h, "connecter boîte")
+    page = shown(h.client.get(path))
+    assert page.count("Pas encore disponible sur ce serveur") == 2 and "Continuer avec IMAP" in page
+    refused = h.client.post(f"{path}/google", follow_redirects=False)
+    assert refused.status_code == 400 and "pas configuré" in shown(refused)
+    assert h.client.get(path).status_code == 200
