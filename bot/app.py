@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -43,6 +44,11 @@ def create_app(settings: Settings, services: Services, *, background: bool = Tru
             yield
         finally:
             scheduler.shutdown()
+            for hook in services.shutdown_hooks:  # features' own background work (mailbox syncs…)
+                try:
+                    await asyncio.to_thread(hook)
+                except Exception:
+                    log.exception("a shutdown hook failed")
             await worker.stop()
             services.ingest.off_stored(worker.notify)
             services.ingest.close()
