@@ -226,6 +226,8 @@ class OutboxPump:
             row.last_error = None
             if row.kind == "document":
                 session.query(OutboxMedia).filter(OutboxMedia.id == row.payload.get("media_id")).delete()
+            # What was said is not kept once delivered (it may hold one-time links or email summaries).
+            row.payload = {"redacted": True}
             health = session.get(ServiceHealth, HEALTH_WHATSAPP)
             if health is not None and not health.ok:
                 set_health(session, HEALTH_WHATSAPP, True, None, now)

@@ -8,6 +8,7 @@ WhatsApp message id, so they are never sent twice.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,7 +145,8 @@ def _process_message(services: Services, session: Session, event: InboundEvent, 
     org = session.get(Organization, user.org_id)
     assert org is not None
     row = conversation.load(session, user.id, now)
-    state = State(row.flow, row.step, dict(row.data), row.language) if row else None
+    # A deep copy, so a handler changing nested data in place still saves a new value.
+    state = State(row.flow, row.step, copy.deepcopy(row.data), row.language) if row else None
     default = services.settings.default_language
     lang = user.language or (state.language if state else None) or user.last_language or default
     inbound = to_inbound(message)
@@ -158,7 +160,10 @@ def _process_message(services: Services, session: Session, event: InboundEvent, 
         savepoint = session.begin_nested()
         try:
             result = services.dispatcher.dispatch(ctx)
-            savepoint.commit()
+            if result.rollback:
+                savepoint.rollback()  # a refused request leaves nothing half-written
+            else:
+                savepoint.commit()
         except Exception:
             savepoint.rollback()
             log.exception("inbound event %s: a handler raised", event.id)

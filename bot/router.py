@@ -81,6 +81,7 @@ class Result:
 
     replies: list[OutgoingMessage] = field(default_factory=list)
     next: State | _Keep | None = KEEP
+    rollback: bool = False  # undo the handler's database changes (set for user-facing errors)
 
 
 HandlerReturn = Result | OutgoingMessage | str | Sequence[OutgoingMessage | str] | _Pass | None
@@ -329,10 +330,10 @@ class Dispatcher:
                 return self._run(ctx, match)
             return Result([Text(ctx.t("hint.unknown"))])
         except UserError as err:
-            return Result([Text(ctx.t(err.key, **err.params))])
+            return Result([Text(ctx.t(err.key, **err.params))], rollback=True)
         except MessageShapeError:
             log.exception("a handler built a message WhatsApp would refuse")
-            return Result([Text(ctx.t("error.internal"))])
+            return Result([Text(ctx.t("error.internal"))], rollback=True)
 
     def _run(self, ctx: Ctx, match: Match) -> Result:
         if match.command.admin_only and not ctx.user.is_admin:

@@ -242,3 +242,25 @@ def test_expired_token_waits_and_is_reported_on_status(app: Harness) -> None:
     texts = [s.text for s in app.whatsapp.outbox]
     assert texts[0].startswith("Nom :")  # the waiting reply went out once the token worked again
     assert "jeton d'accès a expiré" in texts[1]  # statut reported the refused token
+
+
+def test_a_user_error_leaves_nothing_half_written(make_harness: Any) -> None:
+    from bot.router import UserError
+
+    router = Router("partial")
+
+    @router.command("partial", fr=("partiel",), en=("partial",), help_fr="p", help_en="p")
+    def partial(ctx: Ctx) -> Result:
+        ctx.user.name = "written before the error"
+        raise UserError("error.admin_only")
+
+    h: Harness = make_harness(routers=[*ROUTERS, router])
+    h.add_user(PHONE, "Awa Kouassi", admin=False)
+    assert say(h, "partiel") == ["Cette commande est réservée aux administrateurs de votre organisation."]
+    assert say(h, "moi")[0].startswith("Nom : Awa Kouassi")
+
+
+def test_sent_messages_are_not_kept_in_clear(app: Harness) -> None:
+    say(app, "moi")
+    rows = outbox_rows(app)
+    assert rows and all(r.state == "sent" and r.payload == {"redacted": True} for r in rows)
