@@ -24,6 +24,7 @@ from handlers.invitations.service import InvitationService
 from handlers.quotes.lookups import QuotesClientDirectory, QuotesQuoteLookup
 from integrations.mail import MailSenderDirectory
 from integrations.pdf import PdfRenderer, WeasyPrintRenderer
+from integrations.triage import Classifier, OfflineClassifier
 from integrations.whatsapp import WhatsAppSender
 from integrations.whatsapp_cloud import CloudWhatsApp, default_http_client
 from integrations.whatsapp_sandbox import SandboxWhatsApp
@@ -50,6 +51,27 @@ def build_whatsapp(
     )
 
 
+def build_classifier(settings: Settings) -> Classifier:
+    """The triage classifier: the embedded offline one, or Gemini falling back to it on any error."""
+    offline = OfflineClassifier()
+    if settings.triage != "gemini":
+        return offline
+    if not (settings.gemini_api_key or "").strip():
+        raise SettingsError("COURRIER_GEMINI_API_KEY is required when COURRIER_TRIAGE=gemini")
+    from integrations.triage.gemini import GeminiClassifier
+
+    try:
+        return GeminiClassifier(
+            api_key=settings.gemini_api_key or "",
+            model=settings.gemini_model,
+            base_url=settings.gemini_api_url,
+            timeout=settings.gemini_timeout,
+            fallback=offline,
+        )
+    except ValueError as exc:
+        raise SettingsError(f"Gemini triage cannot start: {exc}") from exc
+
+
 def build_services(
     settings: Settings,
     *,
@@ -60,6 +82,7 @@ def build_services(
     routers: Sequence[Router] | None = None,
     mail_directory: MailSenderDirectory | None = None,
     pdf_renderer: PdfRenderer | None = None,
+    classifier: Classifier | None = None,
 ) -> Services:
     """Wire every service from settings; tests pass fakes for the outside world."""
     clock = clock or SystemClock()
@@ -88,6 +111,7 @@ def build_services(
         # The mailboxes feature wires its real directory here; tests pass fakes.
         services.provide(mail_directory, as_type=MailSenderDirectory)
     quotes_feature.install(services, pdf_renderer or WeasyPrintRenderer())
+    services.provide(classifier or build_classifier(settings), as_type=Classifier)
     return services
 
 
