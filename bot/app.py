@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -43,6 +44,11 @@ def create_app(settings: Settings, services: Services, *, background: bool = Tru
             yield
         finally:
             scheduler.shutdown()
+            for hook in services.shutdown_hooks:  # features' own background work (mailbox syncs…)
+                try:
+                    await asyncio.to_thread(hook)
+                except Exception:
+                    log.exception("a shutdown hook failed")
             await worker.stop()
             services.ingest.off_stored(worker.notify)
             services.ingest.close()
@@ -61,11 +67,27 @@ def create_app(settings: Settings, services: Services, *, background: bool = Tru
 
 
 def app_from_env() -> FastAPI:
-    """An app built from the environment (``uvicorn --factory bot.app:app_from_env``)."""
+    """An app built from the environment (``uvicorn --factory bot.app:app_from_env``).
+
+    In the distributed mode this is a web-only process: it verifies, stores and enqueues.
+    """
+    import os
+
     from bot.bootstrap import build_services, prepare_database
+    from bot.cli import configure_logging
+    from bot.distributed import Enqueuer, check_distributed, is_distributed
     from bot.settings import load_settings
 
     settings = load_settings()
+    configure_logging(settings.log_level)
+    if is_distributed(settings):
+        check_distributed(settings)
+        settings = settings.model_copy(update={"run_worker": False})
     services = build_services(settings)
-    prepare_database(services)
+    if not os.environ.get("COURRIER_SKIP_MIGRATIONS"):
+        prepare_database(services)
+    if is_distributed(settings):
+        enqueuer = services.get(Enqueuer)
+        services.ingest.on_stored(enqueuer.inbound)
+        services.on_outbox(enqueuer.outbox)
     return create_app(settings, services)

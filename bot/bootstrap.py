@@ -21,8 +21,12 @@ from handlers.account import answer_stranger
 from handlers.invitations.lookups import ClientDirectory, QuoteLookup
 from handlers.invitations.rules import CommonPasswords
 from handlers.invitations.service import InvitationService
+from handlers.mailboxes.service import install as install_mailboxes
 from handlers.quotes.lookups import QuotesClientDirectory, QuotesQuoteLookup
+from integrations.connectors import MailConnectors
+from integrations.google import GoogleConfig
 from integrations.mail import MailSenderDirectory
+from integrations.microsoft import MicrosoftConfig
 from integrations.pdf import PdfRenderer, WeasyPrintRenderer
 from integrations.triage import Classifier, OfflineClassifier
 from integrations.whatsapp import WhatsAppSender
@@ -72,6 +76,21 @@ def build_classifier(settings: Settings) -> Classifier:
         raise SettingsError(f"Gemini triage cannot start: {exc}") from exc
 
 
+def build_mail_connectors(settings: Settings, clock: Clock) -> MailConnectors:
+    """Gmail, Microsoft Graph and IMAP/SMTP adapters on the configured endpoints."""
+    return MailConnectors(
+        GoogleConfig(
+            client_id=settings.google_client_id, client_secret=settings.google_client_secret,
+            auth_url=settings.google_auth_url, token_url=settings.google_token_url, api_url=settings.gmail_api_url,
+        ),
+        MicrosoftConfig(
+            client_id=settings.ms_client_id, client_secret=settings.ms_client_secret, tenant=settings.ms_tenant,
+            authority_url=settings.ms_authority_url, graph_url=settings.graph_api_url,
+        ),
+        clock=clock.now,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -80,6 +99,7 @@ def build_services(
     whatsapp_transport: httpx.AsyncBaseTransport | None = None,
     db: Database | None = None,
     routers: Sequence[Router] | None = None,
+    mail_connectors: MailConnectors | None = None,
     mail_directory: MailSenderDirectory | None = None,
     pdf_renderer: PdfRenderer | None = None,
     classifier: Classifier | None = None,
@@ -105,10 +125,11 @@ def build_services(
         dispatcher=Dispatcher(table),
         stranger_handler=answer_stranger,
     )
+    install_mailboxes(services, mail_connectors or build_mail_connectors(settings, clock))
     wire_invitations(services)
     wire_distribution(services)
     if mail_directory is not None:
-        # The mailboxes feature wires its real directory here; tests pass fakes.
+        # Tests pass a fake instead of the mailboxes feature's real directory (installed above).
         services.provide(mail_directory, as_type=MailSenderDirectory)
     quotes_feature.install(services, pdf_renderer or WeasyPrintRenderer())
     services.provide(classifier or build_classifier(settings), as_type=Classifier)

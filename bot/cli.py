@@ -316,6 +316,46 @@ def api_token_create(
     typer.echo(token)
 
 
+# ------------------------------------------------------------------ mailboxes
+
+
+@app.command()
+def sync(
+    mailbox: Annotated[int | None, typer.Option("--mailbox", help="Only this mailbox id (see the API or `boîtes`).")]
+    = None,
+) -> None:
+    """Sync linked mailboxes now (every enabled one, or one) and print the outcome of each."""
+    from sqlalchemy import select
+
+    from handlers.mailboxes.service import MailboxService
+    from storage.mail import Mailbox
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level)
+    with services_for(settings) as services:
+        with services.db.session() as session:
+            query = select(Mailbox.id).order_by(Mailbox.id)
+            query = query.where(Mailbox.id == mailbox) if mailbox is not None else query.where(Mailbox.enabled.is_(True))
+            ids = list(session.scalars(query))
+        if mailbox is not None and not ids:
+            raise fail(f"No mailbox with id {mailbox}.")
+        if not ids:
+            typer.echo("No linked mailbox to sync.")
+            return
+        service = services.get(MailboxService)
+        failed = 0
+        for mailbox_id in ids:
+            outcome = service.sync(mailbox_id)
+            line = f"#{mailbox_id} {outcome.address}: {outcome.status}, {outcome.new} new message(s)"
+            if outcome.error:
+                line += f" — {outcome.error}"
+            failed += outcome.status in ("error", "needs_relink")
+            typer.echo(line)
+        service.wait_idle()
+    if failed:
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------------ terminal chat
 
 

@@ -60,6 +60,7 @@ class Services:
     status_providers: list[StatusProvider] = field(default_factory=list)
     window_closed_hooks: list[OutboxHook] = field(default_factory=list)
     jobs: list[JobSpec] = field(default_factory=list)
+    shutdown_hooks: list[Callable[[], None]] = field(default_factory=list)
     _features: dict[type[Any], Any] = field(default_factory=dict)
     _wakeups: list[Callable[[], None]] = field(default_factory=list)
 

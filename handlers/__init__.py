@@ -5,18 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bot.router import Router
-from handlers import account, help, invitations, quotes
+from handlers import account, help, invitations, mailboxes, quotes
 from handlers.invitations import web as invitations_web
+from handlers.mailboxes import web as mailboxes_web
 
 ROUTERS: list[Router] = [
     help.router,
     account.router,
     invitations.router,
+    mailboxes.router,
     quotes.router,
 ]
 
 # HTTP routes of features (link pages, APIs, signup), included by the app factory.
 WEB_ROUTERS: list[APIRouter] = [
     invitations_web.router,
+    mailboxes_web.router,
     quotes.web_router,
 ]

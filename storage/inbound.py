@@ -32,9 +32,10 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
         return 0
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    stmt = ins.values(list(rows)).on_conflict_do_nothing(index_elements=list(keys))
-    result = session.execute(stmt)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    pk = next(iter(table.primary_key.columns))
+    stmt = ins.values(list(rows)).on_conflict_do_nothing(index_elements=list(keys)).returning(pk)
+    # Count what RETURNING gives back: rowcount is not reliable for multi-row inserts on every driver.
+    return len(session.execute(stmt).all())
 
 
 _STORE: dict[str, Any] = {}

@@ -30,6 +30,8 @@ from storage.migrate import upgrade
 from storage.models import Organization, User
 from tests.fakes import FakeClock, FakeWhatsApp
 
+pytest_plugins = ["tests.mail_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 # Reference data from the project's shared folder, copied here so a clone runs on its own.
 DATA = REPO / "tests" / "data"

@@ -113,10 +113,10 @@ def test_without_a_usable_mailbox_the_chat_says_so_and_still_offers_the_link(
     assert h.client.get(path).status_code == 200
 
 
-def test_without_the_mailboxes_feature_wired_the_chat_says_sending_is_not_available(make_harness: Any) -> None:
-    h = start(make_harness)  # no MailSenderDirectory at all
+def test_with_the_real_mailbox_directory_and_no_linked_mailbox_the_chat_says_so(make_harness: Any) -> None:
+    h = start(make_harness)  # the mailboxes feature's own directory; the organization linked nothing
     replies = say(h, "inviter jean@exemple.fr")
-    assert "l'envoi d'e-mails n'est pas encore disponible ici" in bodies(replies)[1]
+    assert "aucune boîte mail n'est liée" in bodies(replies)[1]
     assert buttons_of(replies)[0][1] == "Copier le lien"
 
 

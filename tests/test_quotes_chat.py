@@ -486,15 +486,15 @@ def test_amounts_in_the_chat_use_the_document_currency(start: Callable[..., Harn
     assert "12 500 F CFA" in text and "TVA 18 % 2 250 F CFA" in text and "14 750 F CFA" in text
 
 
-def test_without_a_mailbox_feature_the_user_is_told_sending_is_unavailable(
+def test_with_the_real_mailbox_directory_and_no_linked_mailbox_the_draft_waits(
         make_harness: Callable[..., Harness]) -> None:
-    app = make_harness()
+    app = make_harness()  # the mailboxes feature's own directory; the organization linked nothing
     app.add_user(PHONE, "Awa Kouassi", admin=True)
     setup_org(app)
     add_clients(app, DUPONT)
     preview = quote_until_preview(app)
     answer = texts(press(app, buttons_of(preview)["Envoyer"], "Envoyer"))[-1]
-    assert "L'envoi d'e-mails n'est pas disponible sur ce serveur" in answer
+    assert "aucune boîte mail n'est liée à votre organisation" in answer and "connecter boîte" in answer
     assert quotes(app)[0].status == "draft"
 
 

@@ -1,0 +1,295 @@
+"""Mailbox sync benchmark against a private Dovecot: first sync, idle incremental syncs, peak memory.
+
+Measured in the same run:
+- a bare imapclient loop fetching the same items in the same chunks (the baseline for the first sync);
+- ``parse_email`` alone on the same 10,000 messages (what the new-mail event costs per message);
+- Courrier's first sync of 10,000 messages (a fresh process, so its peak RSS is its own);
+- incremental syncs with no new mail at 1,000 and at 10,000 messages, with the IMAP command count.
+
+Writes its section of docs/benchmarks.md. Run: ``.venv/bin/python bench/mailbox_sync.py [--messages N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECTION = "mailbox_sync"
+KEY = "a2V5LWZvci10aGUtbWFpbGJveC1iZW5jaG1hcmsteHg="  # 32 bytes, base64 (benchmark only)
+FETCH_ITEMS = ["FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODY.PEEK[]"]
+PAGE = 100
+
+
+def corpus(count: int, address: str) -> list[bytes]:
+    """Messages of realistic shapes: plain, alternative with HTML, some with a small attachment."""
+    rng = random.Random(42)
+    words = ["devis", "facture", "livraison", "rendez-vous", "réunion", "commande", "paiement", "relance", "contrat", "chantier", "bonjour", "merci", "urgent", "demain", "semaine", "prix", "quantité", "référence", "client", "fournisseur"]
+    out = []
+    for i in range(count):
+        message = EmailMessage()
+        message["From"] = f"Client {i % 97} <client{i % 97}@exemple.test>"
+        message["To"] = address
+        message["Subject"] = f"{rng.choice(words).capitalize()} n° {i} — {rng.choice(words)}"
+        message["Message-ID"] = f"<bench-{i}@exemple.test>"
+        message["Date"] = "Fri, 20 Nov 2026 08:00:00 +0000"
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(60, 400)))
+        message.set_content(f"Bonjour,\n\n{text}\n\nCordialement")
+        if i % 3 == 0:
+            message.add_alternative(f"<html><body><p>Bonjour,</p><p>{text}</p></body></html>", subtype="html")
+        if i % 10 == 0:
+            message.add_attachment(os.urandom(2048), maintype="application", subtype="pdf", filename=f"doc-{i}.pdf")
+        out.append(bytes(message))
+    return out
+
+
+# ---------------------------------------------------------------- child processes
+
+
+def child_bare(args: dict[str, Any]) -> dict[str, Any]:
+    """The baseline: log in, EXAMINE, SEARCH SINCE, FETCH the same items in chunks of 100."""
+    from datetime import timedelta
+
+    from imapclient import IMAPClient
+
+    from tests.tls import LoopbackCert
+
+    cert = LoopbackCert(Path(args["cert"]), Path(args["key"]))
+    started = time.perf_counter()
+    client = IMAPClient("127.0.0.1", args["port"], ssl=True, ssl_context=cert.client_context(), timeout=60)
+    client.login(args["user"], args["password"])
+    client.select_folder("INBOX", readonly=True)
+    since = (datetime.now(UTC) - timedelta(days=7)).date()
+    uids = sorted(client.search(["SINCE", since]))
+    count = 0
+    for start in range(0, len(uids), PAGE):
+        fetched = client.fetch(uids[start : start + PAGE], FETCH_ITEMS)
+        count += sum(1 for data in fetched.values() if b"BODY[]" in data)
+    client.logout()
+    return {"seconds": time.perf_counter() - started, "messages": count}
+
+
+def child_parse(args: dict[str, Any]) -> dict[str, Any]:
+    """``parse_email`` alone on the same messages (fetched first, not timed)."""
+    from imapclient import IMAPClient
+
+    from integrations.mime import parse_email
+    from tests.tls import LoopbackCert
+
+    cert = LoopbackCert(Path(args["cert"]), Path(args["key"]))
+    client = IMAPClient("127.0.0.1", args["port"], ssl=True, ssl_context=cert.client_context(), timeout=60)
+    client.login(args["user"], args["password"])
+    client.select_folder("INBOX", readonly=True)
+    uids = sorted(client.search("ALL"))
+    raws = []
+    for start in range(0, len(uids), PAGE):
+        raws.extend(d[b"BODY[]"] for d in client.fetch(uids[start : start + PAGE], ["BODY.PEEK[]"]).values())
+    client.logout()
+    started = time.perf_counter()
+    for raw in raws:
+        parse_email(raw)
+    return {"seconds": time.perf_counter() - started, "messages": len(raws)}
+
+
+def _services(args: dict[str, Any]) -> Any:
+    from bot.bootstrap import build_services, prepare_database
+    from bot.settings import Settings
+    from integrations.connectors import MailConnectors
+    from integrations.google import GoogleConfig
+    from integrations.microsoft import MicrosoftConfig
+    from tests.fakes import FakeWhatsApp
+    from tests.tls import LoopbackCert
+
+    cert = LoopbackCert(Path(args["cert"]), Path(args["key"]))
+    settings = Settings(_env_file=None, database_url=args["db"], secret_keys=[KEY], sandbox=False,  # type: ignore[call-arg]
+                        log_level="WARNING")
+    connectors = MailConnectors(GoogleConfig(None), MicrosoftConfig(None), imap_ssl_context=cert.client_context(),
+                                sync_limit=1_000_000)
+    services = build_services(settings, whatsapp=FakeWhatsApp(), mail_connectors=connectors)
+    prepare_database(services)
+    return services, connectors
+
+
+def _add_mailbox(services: Any, args: dict[str, Any]) -> int:
+    from storage.accounts import ensure_default_org
+    from storage.mail import CREDENTIALS_PURPOSE, Mailbox
+
+    with services.db.write() as session:
+        org = ensure_default_org(session, "Bench")
+        box = Mailbox(org_id=org.id, provider="imap", name=args["user"], address=args["user"], username=args["user"],
+                      imap_host="127.0.0.1", imap_port=args["port"], imap_security="tls", folders=["INBOX"],
+                      cursor={}, credentials=services.require_secrets().seal(
+                          json.dumps({"password": args["password"]}), CREDENTIALS_PURPOSE),
+                      is_default=True, status="active", enabled=True, failures=0, initial_sync_done=False,
+                      sync_interval_minutes=5)
+        session.add(box)
+        session.flush()
+        return int(box.id)
+
+
+def child_first_sync(args: dict[str, Any]) -> dict[str, Any]:
+    """Courrier's first sync in this fresh process (with a new-mail subscriber reading the text)."""
+    from handlers.mailboxes.service import MailboxService, NewMail
+
+    services, _ = _services(args)
+    box_id = _add_mailbox(services, args)
+    service = services.get(MailboxService)
+    seen = {"chars": 0}
+
+    def subscriber(event: NewMail) -> None:
+        seen["chars"] += len(event.parsed.text)
+
+    service.subscribe(subscriber)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    outcome = service.sync(box_id)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    services.db.dispose()
+    return {"seconds": seconds, "messages": outcome.new, "status": outcome.status,
+            "peak_rss_mb": peak / 1024, "rss_before_mb": before / 1024, "text_chars": seen["chars"]}
+
+
+def child_incremental(args: dict[str, Any]) -> dict[str, Any]:
+    """First sync (untimed), then idle incremental syncs: median time and IMAP commands of each."""
+    from handlers.mailboxes.service import MailboxService
+    from integrations.imap import ImapSource
+
+    services, connectors = _services(args)
+    sources: list[ImapSource] = []
+    original = connectors.source
+
+    def capture(access: Any) -> Any:
+        source = original(access)
+        sources.append(source)
+        return source
+
+    connectors.source = capture  # type: ignore[method-assign]
+    box_id = _add_mailbox(services, args)
+    service = services.get(MailboxService)
+    assert service.sync(box_id).new == args["expected"]
+    times, commands = [], []
+    for _ in range(args["runs"]):
+        started = time.perf_counter()
+        outcome = service.sync(box_id)
+        times.append(time.perf_counter() - started)
+        assert outcome.new == 0 and outcome.status == "success"
+        commands.append(sources[-1].commands)
+    services.db.dispose()
+    return {"median_ms": statistics.median(times) * 1000, "commands": max(commands), "runs": len(times)}
+
+
+def run_child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh Python process; its last stdout line is JSON."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", kind, json.dumps(args)], check=True, capture_output=True, text=True,
+        cwd=ROOT,
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- report
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "ARGS"))
+    options = parser.parse_args()
+    if options.child:
+        kind, raw = options.child
+        result = {"bare": child_bare, "parse": child_parse, "first": child_first_sync,
+                  "incremental": child_incremental}[kind](json.loads(raw))
+        print(json.dumps(result))
+        return
+
+    from tests.dovecot import Dovecot
+
+    dovecot = Dovecot.start()
+    work = Path(tempfile.mkdtemp(prefix="courrier-bench-"))
+    try:
+        big, small = dovecot.new_account(), dovecot.new_account()
+        print(f"appending {options.messages} + {options.small} messages to Dovecot…", flush=True)
+        messages = corpus(options.messages, big.address)
+        big.append(messages)
+        small.append(messages[: options.small])
+        average = sum(map(len, messages)) / len(messages)
+        common = {"port": dovecot.tls_port, "cert": str(dovecot.cert.cert), "key": str(dovecot.cert.key)}
+        big_args = {**common, "user": big.user, "password": big.password}
+        small_args = {**common, "user": small.user, "password": small.password}
+
+        run_child("bare", big_args)  # warm Dovecot's caches for both contestants
+        bare = min((run_child("bare", big_args) for _ in range(2)), key=lambda r: r["seconds"])
+        parse = run_child("parse", big_args)
+        first = run_child("first", {**big_args, "db": f"sqlite:///{work / 'first.db'}"})
+        inc_small = run_child("incremental", {**small_args, "db": f"sqlite:///{work / 'small.db'}",
+                                              "expected": options.small, "runs": options.runs})
+        inc_big = run_child("incremental", {**big_args, "db": f"sqlite:///{work / 'big.db'}",
+                                            "expected": options.messages, "runs": options.runs})
+    finally:
+        dovecot.stop()
+
+    bare_rate = bare["messages"] / bare["seconds"]
+    first_rate = first["messages"] / first["seconds"]
+    parse_rate = parse["messages"] / parse["seconds"]
+    ratio = first_rate / bare_rate
+    # What the sync costs beyond fetching and parsing (SQL, cursor, event dispatch), per message.
+    overhead_ms = (first["seconds"] - bare["seconds"] - parse["seconds"]) / first["messages"] * 1000
+    inc_ratio = inc_big["median_ms"] / inc_small["median_ms"]
+    n = options.messages
+    body = f"""SQLite, Dovecot {dovecot_version()} on loopback over TLS. {n:,} messages of {average / 1024:.1f} KB on average
+(plain, text+HTML, some attachments), fetched 100 per FETCH. Each measurement runs in a fresh process.
+
+| what | measured | target | verdict |
+|---|---|---|---|
+| bare imapclient loop, same items (`FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[]`) | {bare_rate:,.0f} msg/s ({bare['seconds']:.1f} s) | baseline | |
+| `parse_email` alone on the same messages | {parse_rate:,.0f} msg/s ({parse['seconds']:.1f} s) | — | |
+| Courrier first sync of {n:,} messages (parse, metadata rows, cursor, new-mail event) | {first_rate:,.0f} msg/s ({first['seconds']:.1f} s) | ≥ 0.8 × baseline | {ratio:.2f} × — {verdict(ratio >= 0.8)} |
+| peak RSS of the process doing that first sync | {first['peak_rss_mb']:.0f} MB | < 250 MB | {verdict(first['peak_rss_mb'] < 250)} |
+| idle incremental sync, {options.small:,} messages (median of {inc_small['runs']}) | {inc_small['median_ms']:.1f} ms, {inc_small['commands']} IMAP commands | ≤ 3 commands | {verdict(inc_small['commands'] <= 3)} |
+| idle incremental sync, {n:,} messages (median of {inc_big['runs']}) | {inc_big['median_ms']:.1f} ms, {inc_big['commands']} IMAP commands | ratio ≤ 1.2, ≤ 3 commands | {inc_ratio:.2f} × — {verdict(inc_ratio <= 1.2 and inc_big['commands'] <= 3)} |
+
+Where the first sync's time goes: fetching is the baseline's {bare['seconds']:.1f} s, parsing every message with
+the shared MIME parser (`integrations/mime.py`, `policy.default`) takes {parse['seconds']:.1f} s on its own, and
+the rest of the sync (SQL inserts in one transaction per 100 messages, cursor, event dispatch) adds about
+{max(overhead_ms, 0):.2f} ms per message. Every new message is parsed because the new-mail event hands its
+`ParsedEmail` to subscribers (triage), so the first-sync rate is bounded by the parser, not by IMAP.
+The idle incremental sync is LOGIN, STATUS, LOGOUT whatever the mailbox size (UIDNEXT unchanged: no SELECT,
+SEARCH or FETCH).
+"""
+    from bench.report import write_section
+
+    write_section(SECTION, "Mailbox sync (IMAP, `bench/mailbox_sync.py`)", body)
+    print(body)
+
+
+def dovecot_version() -> str:
+    try:
+        out = subprocess.run(["dovecot", "--version"], capture_output=True, text=True, check=True)
+        return out.stdout.split()[0]
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+if __name__ == "__main__":
+    main()

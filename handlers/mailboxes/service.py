@@ -1,0 +1,1110 @@
+"""Linked mailboxes: one-time link pages, OAuth and IMAP linking, incremental sync, the new-mail event.
+
+Shared by the chat commands, the web pages and API, the CLI and the scheduler. Slow work (IMAP,
+Gmail, Graph) never runs inside a chat handler's transaction: syncs run on a small thread pool,
+each mailbox on its own, so one mailbox that fails or hangs never delays the others.
+
+The new-mail event: ``MailboxService.subscribe(fn)`` registers ``fn(event: NewMail) -> None``.
+It is called once per newly stored message, after the message's metadata row is committed, in
+the syncing thread, outside any database transaction, with the row and the parsed email (body
+text in memory only, never stored). A subscriber that raises is logged and skipped; the sync goes
+on. ``event.initial`` is True for the backlog of a first sync or a resync.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.outbox import send_to_user
+from bot.services import Services
+from integrations.connectors import MailboxAccess, MailConnectors
+from integrations.google import GmailApi, OAuthRefused, profile
+from integrations.imap import PRESETS, SECURITIES, ImapSettings, is_loopback, preset_for_host
+from integrations.mail import (
+    MailAuthError,
+    MailboxNeedsRelink,
+    MailError,
+    MailRateLimited,
+    MailSender,
+    NoLinkedMailbox,
+    OutgoingEmail,
+    SentReceipt,
+)
+from integrations.mailbox import MailboxUnreachable, SyncPage
+from integrations.mime import ParsedEmail, parse_email
+from integrations.whatsapp import Text
+from storage import mail as repo
+from storage.accounts import rate_hit, sha256_hex, users_of
+from storage.mail import (
+    CREDENTIALS_PURPOSE,
+    OAUTH_FLOW_PURPOSE,
+    Mailbox,
+    MailboxLink,
+    MailboxOAuthState,
+    MailMessage,
+)
+from storage.models import Organization, User
+from storage.secretbox import SecretBoxError
+
+log = logging.getLogger(__name__)
+
+LINK_TTL = timedelta(minutes=15)
+OAUTH_TTL = timedelta(minutes=15)
+BACKOFF_BASE = 30.0
+BACKOFF_CAP = 1800.0
+LINK_ATTEMPTS = 10
+CLAIM_LEASE = timedelta(minutes=15)
+DEFAULT_INTERVAL = 5
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# ---------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class MailboxInfo:
+    """Which mailbox a message came from."""
+
+    id: int
+    org_id: int
+    provider: str
+    address: str
+    name: str
+
+
+@dataclass(frozen=True)
+class NewMail:
+    """A newly synced message: its stored metadata row (detached) and the parsed email, in memory."""
+
+    org_id: int
+    mailbox: MailboxInfo
+    message: MailMessage
+    parsed: ParsedEmail
+    initial: bool
+
+
+NewMailSubscriber = Callable[[NewMail], None]
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What one sync did: new messages, the resulting status and a readable error."""
+
+    mailbox_id: int
+    address: str
+    status: str  # success | partial | error | needs_relink | skipped | running | missing
+    new: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A valid link page: who asked, for which organization, in which language."""
+
+    id: int
+    org_id: int
+    user_id: int
+    lang: str
+    provider_hint: str | None
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A mailbox linked from a link page."""
+
+    mailbox_id: int
+    address: str
+    provider: str
+    lang: str
+    relinked: bool
+
+
+class LinkGone(Exception):
+    """The link is unknown, used or expired (the page says so and reveals nothing more)."""
+
+
+class LinkProblem(Exception):
+    """Linking failed for a reason to show on the page: a catalog key and its parameters."""
+
+    def __init__(self, key: str, lang: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.lang = lang
+        self.params = params
+
+
+@dataclass
+class ImapForm:
+    """What the IMAP form (or the API) gives; everything but the password is shown back on errors."""
+
+    email: str = ""
+    password: str = field(default="", repr=False)
+    preset: str = "custom"
+    host: str = ""
+    port: str = ""
+    security: str = "tls"
+    username: str = ""
+    smtp_host: str = ""
+    smtp_port: str = ""
+    smtp_security: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ImapTarget:
+    """A validated IMAP (and SMTP) configuration."""
+
+    address: str
+    username: str
+    password: str = field(repr=False)
+    host: str = ""
+    port: int = 993
+    security: str = "tls"
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: str | None = None
+    preset: str | None = None
+    name: str = ""
+
+
+class FormError(Exception):
+    """A problem with the IMAP form: a catalog key and parameters."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+# ---------------------------------------------------------------- errors in plain words
+
+ERROR_TEXT = {
+    "auth": "The provider refused the saved credentials (revoked, expired or changed password): link the mailbox again.",
+    "host": "Could not reach the mail server: check the server name and port.",
+    "timeout": "The mail server did not answer in time.",
+    "tls": "The secure connection failed: check the security setting (TLS on 993, STARTTLS on 143).",
+    "certificate": "The mail server's certificate is not valid for this name.",
+    "insecure": "Refusing to send the password without encryption.",
+    "rate": "The provider asked Courrier to slow down.",
+    "network": "The connection to the mail server was lost.",
+    "protocol": "The mail server gave an unexpected answer.",
+    "inbox": "The mail server has no INBOX folder.",
+    "config": "This provider is not configured on this Courrier server.",
+    "credentials": "The saved credentials cannot be decrypted (encryption key missing or changed).",
+    "internal": "Unexpected error while syncing; the server logs have the details.",
+}
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short stable name for what went wrong (used for the chat's plain-language sentences)."""
+    if isinstance(exc, MailAuthError):
+        return "auth"
+    if isinstance(exc, MailRateLimited):
+        return "rate"
+    if isinstance(exc, MailboxUnreachable):
+        return exc.kind
+    if isinstance(exc, SecretBoxError):
+        return "credentials"
+    if isinstance(exc, MailError):
+        return "config" if "not configured" in str(exc) else "network"
+    return "internal"
+
+
+def backoff_delay(failures: int, rng: random.Random) -> float:
+    """Seconds before the next attempt: exponential from 30 s to 30 min, with jitter."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(failures - 1, 0))
+    return rng.uniform(max(BACKOFF_BASE, ceiling / 2), ceiling)
+
+
+# ---------------------------------------------------------------- the service
+
+
+class _Known:
+    """What the store already has for one mailbox (read in short sessions)."""
+
+    def __init__(self, services: Services, mailbox_id: int) -> None:
+        self._services = services
+        self._mailbox_id = mailbox_id
+
+    def known_provider_ids(self, ids: Sequence[str]) -> set[str]:
+        with self._services.db.session() as session:
+            return repo.known_provider_ids(session, self._mailbox_id, ids)
+
+    def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
+        with self._services.db.session() as session:
+            return repo.known_message_ids(session, self._mailbox_id, message_ids)
+
+
+class MailboxService:
+    """Linking, syncing and sending for an organization's mailboxes."""
+
+    def __init__(self, services: Services, connectors: MailConnectors, *, workers: int = 4,
+                 rng: random.Random | None = None) -> None:
+        self.services = services
+        self.connectors = connectors
+        self._subscribers: list[NewMailSubscriber] = []
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._queued: set[int] = set()
+        self._futures: set[Future[None]] = set()
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None
+
+    # ------------------------------------------------------------ new-mail event
+
+    def subscribe(self, fn: NewMailSubscriber) -> Callable[[], None]:
+        """Call ``fn(NewMail)`` for every newly synced message; returns a function that unsubscribes."""
+        self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            if fn in self._subscribers:
+                self._subscribers.remove(fn)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def _now(self) -> datetime:
+        return self.services.clock.now()
+
+    def _seal(self, credentials: Mapping[str, Any]) -> str:
+        return self.services.require_secrets().seal(json.dumps(dict(credentials)), CREDENTIALS_PURPOSE)
+
+    def _open(self, sealed: str | None) -> dict[str, Any]:
+        if not sealed:
+            return {}
+        data: dict[str, Any] = json.loads(self.services.require_secrets().open(sealed, CREDENTIALS_PURPOSE))
+        return data
+
+    def access(self, box: Mailbox) -> MailboxAccess:
+        """How to reach a mailbox, credentials decrypted (in memory only)."""
+        preset = PRESETS.get(box.preset or "")
+        return MailboxAccess(
+            provider=box.provider, address=box.address, credentials=self._open(box.credentials),
+            username=box.username, imap_host=box.imap_host, imap_port=box.imap_port,
+            imap_security=box.imap_security, smtp_host=box.smtp_host, smtp_port=box.smtp_port,
+            smtp_security=box.smtp_security, smtp_saves_sent=bool(preset and preset.saves_sent),
+            folders=tuple(box.folders or ("INBOX",)),
+        )
+
+    def store_credentials(self, mailbox_id: int, credentials: Mapping[str, Any]) -> None:
+        """Seal and store renewed credentials (refreshed tokens, MSAL cache)."""
+        sealed = self._seal(credentials)
+        with self.services.db.write() as session:
+            box = session.get(Mailbox, mailbox_id)
+            if box is not None:
+                box.credentials = sealed
+
+    def user_lang(self, user: User) -> str:
+        """The language to address a user in."""
+        return user.language or user.last_language or self.services.settings.default_language
+
+    def link_url(self, token: str) -> str:
+        """The public URL of a link page."""
+        return f"{self.services.settings.public_url}/link/{token}"
+
+    def redirect_uri(self, provider: str) -> str:
+        """Where the OAuth provider sends the browser back."""
+        return f"{self.services.settings.public_url}/link/oauth/{provider}"
+
+    # ------------------------------------------------------------ link pages
+
+    def create_link(self, session: Session, org_id: int, user_id: int, provider_hint: str | None, now: datetime,
+                    relink_mailbox_id: int | None = None) -> str:
+        """A one-time link (256-bit token, only its hash stored, 15 minutes); returns its URL."""
+        return self._new_link(session, org_id, user_id, provider_hint, now, relink_mailbox_id)[1]
+
+    def _new_link(self, session: Session, org_id: int, user_id: int, provider_hint: str | None, now: datetime,
+                  relink_mailbox_id: int | None = None) -> tuple[MailboxLink, str]:
+        token = secrets.token_urlsafe(32)
+        link = MailboxLink(token_hash=sha256_hex(token), org_id=org_id, user_id=user_id, provider_hint=provider_hint,
+                           relink_mailbox_id=relink_mailbox_id, expires_at=now + LINK_TTL)
+        session.add(link)
+        session.flush()
+        return link, self.link_url(token)
+
+    def _live_link(self, session: Session, token: str, now: datetime, *, lock: bool = False) -> MailboxLink | None:
+        stmt = select(MailboxLink).where(MailboxLink.token_hash == sha256_hex(token))
+        if lock:
+            stmt = stmt.with_for_update()
+        link = session.scalars(stmt).first()
+        if link is None or link.used_at is not None or link.expires_at <= now:
+            return None
+        return link
+
+    def _view(self, session: Session, link: MailboxLink) -> LinkView:
+        user = session.get(User, link.user_id)
+        lang = self.user_lang(user) if user is not None else self.services.settings.default_language
+        return LinkView(link.id, link.org_id, link.user_id, lang, link.provider_hint)
+
+    def open_link(self, token: str) -> LinkView:
+        """The link page's facts; LinkGone when unknown, used or expired."""
+        with self.services.db.session() as session:
+            link = self._live_link(session, token, self._now)
+            if link is None:
+                raise LinkGone
+            return self._view(session, link)
+
+    def start_oauth(self, token: str, provider: str) -> str:
+        """Begin Google or Microsoft consent: keep the state (hashed) and the PKCE/MSAL flow (sealed)."""
+        view = self.open_link(token)
+        state = secrets.token_urlsafe(32)
+        try:
+            if provider == "google":
+                url, verifier = self.connectors.google_oauth().start(self.redirect_uri("google"), state)
+                flow: dict[str, Any] = {"code_verifier": verifier}
+            elif provider == "microsoft":
+                flow = self.connectors.microsoft_oauth().start(self.redirect_uri("microsoft"), state)
+                url = str(flow["auth_uri"])
+            else:
+                raise LinkGone
+        except OAuthRefused as refused:
+            raise LinkProblem(f"link.oauth.{refused.kind}", view.lang) from refused
+        sealed = self.services.require_secrets().seal(json.dumps(flow), OAUTH_FLOW_PURPOSE)
+        now = self._now
+        with self.services.db.write() as session:
+            link = self._live_link(session, token, now, lock=True)
+            if link is None:
+                raise LinkGone
+            session.add(MailboxOAuthState(state_hash=sha256_hex(state), link_id=link.id, provider=provider,
+                                          flow=sealed, expires_at=now + OAUTH_TTL))
+        return url
+
+    def _claim_state(self, provider: str, state: str) -> tuple[LinkView, dict[str, Any]]:
+        """Mark an OAuth state used (single use, before any exchange) and return its link and flow."""
+        now = self._now
+        with self.services.db.write() as session:
+            row = session.scalars(
+                select(MailboxOAuthState).where(MailboxOAuthState.state_hash == sha256_hex(state or "-"))
+                .with_for_update()
+            ).first()
+            if row is None or row.provider != provider or row.used_at is not None:
+                raise LinkGone
+            row.used_at = now
+            link = session.get(MailboxLink, row.link_id)
+            if link is None or link.used_at is not None:
+                raise LinkGone
+            view = self._view(session, link)
+            if row.expires_at <= now:
+                raise LinkProblem("link.expired", view.lang)
+            flow: dict[str, Any] = json.loads(self.services.require_secrets().open(row.flow, OAUTH_FLOW_PURPOSE))
+        return view, flow
+
+    def finish_google(self, state: str, code: str | None, error: str | None) -> Linked:
+        """The Google callback: check the state, exchange the code with the verifier, save the mailbox."""
+        view, flow = self._claim_state("google", state)
+        if error or not code:
+            raise LinkProblem("link.oauth.denied", view.lang)
+        try:
+            credentials = self.connectors.google_oauth().finish(self.redirect_uri("google"), state,
+                                                                 str(flow["code_verifier"]), code)
+        except OAuthRefused as refused:
+            raise LinkProblem(f"link.oauth.{refused.kind}", view.lang) from refused
+        api = GmailApi(self.connectors.google, credentials)
+        try:
+            address = str(profile(api)["emailAddress"]).lower()
+            credentials = api.refreshed_credentials() or credentials
+        except MailError as exc:
+            raise LinkProblem("link.oauth.exchange", view.lang) from exc
+        finally:
+            api.close()
+        return self._save(view, provider="gmail", address=address, credentials=credentials)
+
+    def finish_microsoft(self, form: Mapping[str, str]) -> Linked:
+        """The Microsoft callback (form_post): MSAL checks the state against the kept flow."""
+        view, flow = self._claim_state("microsoft", form.get("state", ""))
+        if form.get("error"):
+            raise LinkProblem("link.oauth.denied", view.lang)
+        try:
+            address, credentials = self.connectors.microsoft_oauth().finish(flow, form)
+        except OAuthRefused as refused:
+            raise LinkProblem(f"link.oauth.{refused.kind}", view.lang) from refused
+        except MailError as exc:
+            raise LinkProblem("link.oauth.exchange", view.lang) from exc
+        return self._save(view, provider="outlook", address=address, credentials=credentials)
+
+    def link_imap(self, token: str, form: ImapForm) -> Linked:
+        """The IMAP form: validate, test the connection (login, INBOX), then save."""
+        view = self.open_link(token)
+        with self.services.db.write() as session:
+            allowed = rate_hit(session, f"mailbox-link:{view.id}", limit=LINK_ATTEMPTS, window=LINK_TTL, now=self._now)
+        if not allowed:
+            raise LinkProblem("link.imap.too_many", view.lang)
+        try:
+            target = validate_imap(form)
+            self.test_imap(target)
+        except FormError as problem:
+            raise LinkProblem(problem.key, view.lang, **problem.params) from problem
+        return self._save(view, provider="imap", address=target.address, credentials={"password": target.password},
+                          imap=target)
+
+    def test_imap(self, target: ImapTarget) -> None:
+        """Log in and open INBOX; FormError with a plain-language reason on failure."""
+        settings = ImapSettings(host=target.host, port=target.port, security=target.security,
+                                username=target.username, password=target.password,
+                                ssl_context=self.connectors.imap_ssl_context, timeout=30.0, connect_timeout=15.0)
+        try:
+            self.connectors.check_imap(settings)
+        except MailAuthError as exc:
+            preset = PRESETS.get(target.preset or "")
+            raise FormError("link.imap.error.auth_app" if preset and preset.help_url else "link.imap.error.auth",
+                            host=target.host) from exc
+        except MailboxUnreachable as exc:
+            raise FormError(f"link.imap.error.{exc.kind}", host=target.host, port=target.port) from exc
+        except MailError as exc:
+            raise FormError("link.imap.error.network", host=target.host, port=target.port) from exc
+
+    def _save(self, view: LinkView, *, provider: str, address: str, credentials: Mapping[str, Any],
+              imap: ImapTarget | None = None) -> Linked:
+        sealed = self._seal(credentials)
+        now = self._now
+        with self.services.db.write() as session:
+            link = session.get(MailboxLink, view.id)
+            if link is None or link.used_at is not None:
+                raise LinkGone
+            box = session.scalars(select(Mailbox).where(
+                Mailbox.org_id == view.org_id, Mailbox.provider == provider, Mailbox.address == address)).first()
+            relinked = box is not None
+            if box is None:
+                box = self._new_mailbox(session, view.org_id, provider, address, imap, view.user_id)
+            elif imap is not None:
+                _apply_imap(box, imap)
+            box.credentials = sealed
+            box.enabled = True
+            box.status = "active"
+            box.failures = 0
+            box.next_sync_at = now
+            box.last_sync_error = box.last_error_kind = None
+            box.relink_requested_at = None
+            box.updated_at = now
+            session.flush()
+            link.used_at = now
+            link.mailbox_id = box.id
+            mailbox_id = box.id
+        log.info("mailbox %s linked (%s) for organization %s", mailbox_id, provider, view.org_id)
+        key = f"mailbox:{mailbox_id}:linked:{view.id}"
+        self.submit(mailbox_id, after=lambda outcome: self._confirm(view.user_id, outcome, relinked, key))
+        return Linked(mailbox_id, address, provider, view.lang, relinked)
+
+    def _new_mailbox(self, session: Session, org_id: int, provider: str, address: str, imap: ImapTarget | None,
+                     user_id: int | None, interval: int = DEFAULT_INTERVAL) -> Mailbox:
+        has_default = session.scalars(
+            select(Mailbox.id).where(Mailbox.org_id == org_id, Mailbox.is_default.is_(True))
+        ).first()
+        box = Mailbox(org_id=org_id, provider=provider, name=(imap.name if imap and imap.name else address),
+                      address=address, enabled=True, is_default=has_default is None, status="active",
+                      folders=["INBOX"], cursor={}, sync_interval_minutes=interval, failures=0,
+                      initial_sync_done=False, created_by_user_id=user_id, created_at=self._now)
+        if imap is not None:
+            _apply_imap(box, imap)
+        session.add(box)
+        session.flush()
+        return box
+
+    def _confirm(self, user_id: int, outcome: SyncOutcome, relinked: bool, key: str) -> None:
+        now = self._now
+        with self.services.db.write() as session:
+            user = session.get(User, user_id)
+            if user is None or not user.active:
+                return
+            lang = self.user_lang(user)
+            catalog = self.services.catalog
+            days = self.services.settings.sync_initial_days
+            if outcome.status in ("success", "partial"):
+                key = "mailboxes.relinked" if relinked else "mailboxes.linked"
+                text = catalog.t(key, lang, address=outcome.address, count=outcome.new, days=days)
+            else:
+                text = catalog.t("mailboxes.linked_sync_failed", lang, address=outcome.address,
+                                 reason=catalog.t(f"mailboxes.error.{outcome.error_kind or 'internal'}", lang))
+            send_to_user(session, user, [Text(text)], key=key, now=now, purpose="mailbox")
+        self.services.outbox_changed()
+
+    # ------------------------------------------------------------ API and listing
+
+    def create_imap(self, org_id: int, target: ImapTarget, interval: int = DEFAULT_INTERVAL) -> Mailbox:
+        """Create an IMAP mailbox after testing the connection (the seed API)."""
+        self.test_imap(target)
+        sealed = self._seal({"password": target.password})
+        with self.services.db.write() as session:
+            exists = session.scalars(select(Mailbox.id).where(
+                Mailbox.org_id == org_id, Mailbox.provider == "imap", Mailbox.address == target.address)).first()
+            if exists is not None:
+                raise FormError("api.duplicate", address=target.address)
+            box = self._new_mailbox(session, org_id, "imap", target.address, target, None, interval)
+            box.credentials = sealed
+            box.next_sync_at = self._now
+            session.flush()
+            session.expunge(box)
+        self.submit(box.id)
+        return box
+
+    def mailboxes(self, org_id: int) -> list[Mailbox]:
+        """An organization's mailboxes (detached)."""
+        with self.services.db.session() as session:
+            boxes = repo.mailboxes_of(session, org_id)
+            for box in boxes:
+                session.expunge(box)
+            return boxes
+
+    def get(self, org_id: int, mailbox_id: int) -> Mailbox | None:
+        """One mailbox of an organization (detached), or None."""
+        with self.services.db.session() as session:
+            box = session.get(Mailbox, mailbox_id)
+            if box is None or box.org_id != org_id:
+                return None
+            session.expunge(box)
+            return box
+
+    def delete(self, org_id: int, mailbox_id: int) -> bool:
+        """Unlink a mailbox: its credentials and message metadata go with it."""
+        with self.services.db.write() as session:
+            box = session.get(Mailbox, mailbox_id)
+            if box is None or box.org_id != org_id:
+                return False
+            was_default = box.is_default
+            session.query(MailMessage).filter(MailMessage.mailbox_id == mailbox_id).delete()
+            session.delete(box)
+            session.flush()
+            if was_default:
+                heir = session.scalars(select(Mailbox).where(Mailbox.org_id == org_id).order_by(Mailbox.id)).first()
+                if heir is not None:
+                    heir.is_default = True
+        log.info("mailbox %s unlinked", mailbox_id)
+        return True
+
+    # ------------------------------------------------------------ syncing
+
+    def sync(self, mailbox_id: int) -> SyncOutcome:
+        """Sync one mailbox now, in this thread (never twice at once)."""
+        with self._lock:
+            if mailbox_id in self._running:
+                return SyncOutcome(mailbox_id, "", "running")
+            self._running.add(mailbox_id)
+        try:
+            return self._sync(mailbox_id)
+        finally:
+            with self._lock:
+                self._running.discard(mailbox_id)
+
+    def _sync(self, mailbox_id: int) -> SyncOutcome:
+        started = self._now
+        with self.services.db.session() as session:
+            box = session.get(Mailbox, mailbox_id)
+            if box is None:
+                return SyncOutcome(mailbox_id, "", "missing")
+            session.expunge(box)
+        if not box.enabled:
+            return SyncOutcome(mailbox_id, box.address, "skipped")
+        if box.status == "needs_relink":
+            return SyncOutcome(mailbox_id, box.address, "needs_relink", error=ERROR_TEXT["auth"], error_kind="auth")
+        info = MailboxInfo(box.id, box.org_id, box.provider, box.address, box.name)
+        since = started - timedelta(days=self.services.settings.sync_initial_days)
+        new = 0
+        skipped = 0
+        source = None
+        clock = time.monotonic()
+        try:
+            source = self.connectors.source(self.access(box))
+            first = not box.initial_sync_done
+            for page in source.pages(dict(box.cursor or {}), since, _Known(self.services, box.id)):
+                stored = self._store(box, page)
+                new += len(stored)
+                skipped += page.skipped
+                self._emit(info, stored, initial=page.initial or first)
+        except MailAuthError as exc:
+            return self.mark_needs_relink(box.id, exc)
+        except (MailError, SecretBoxError) as exc:
+            return self._failed(box, exc, new)
+        except Exception as exc:
+            log.exception("mailbox %s: sync failed unexpectedly", box.id)
+            return self._failed(box, exc, new)
+        finally:
+            if source is not None:
+                self._finish_source(box.id, source)
+        status = "partial" if skipped else "success"
+        now = self._now
+        with self.services.db.write() as session:
+            row = session.get(Mailbox, box.id)
+            if row is not None:
+                row.status, row.failures = "active", 0
+                row.last_sync_at, row.last_sync_status, row.last_sync_count = now, status, new
+                row.last_sync_error = f"{skipped} message(s) could not be read; retrying next time." if skipped else None
+                row.last_error_kind = None
+                row.initial_sync_done = True
+                row.next_sync_at = now + timedelta(minutes=row.sync_interval_minutes or DEFAULT_INTERVAL)
+                row.updated_at = now
+        log.info("mailbox %s: synced, %d new message(s) in %.1f s", box.id, new, time.monotonic() - clock)
+        return SyncOutcome(box.id, box.address, status, new)
+
+    def _finish_source(self, mailbox_id: int, source: Any) -> None:
+        try:
+            fresh = source.refreshed_credentials()
+            if fresh:
+                self.store_credentials(mailbox_id, fresh)
+        except Exception:
+            log.exception("mailbox %s: could not store renewed credentials", mailbox_id)
+        try:
+            source.close()
+        except Exception:
+            log.debug("mailbox %s: closing the source failed", mailbox_id)
+
+    def _store(self, box: Mailbox, page: SyncPage) -> list[tuple[MailMessage, ParsedEmail]]:
+        """Parse (outside the transaction), then store metadata, changes and the cursor in one transaction."""
+        parsed = [(remote, parse_email(remote.raw)) for remote in page.messages]
+        try:
+            return self._store_parsed(box, page, parsed)
+        except IntegrityError:
+            # Another process (a manual sync through the API, another worker) stored some of these
+            # meanwhile: read what is known again and store the rest.
+            log.info("mailbox %s: messages stored concurrently; retrying the page", box.id)
+            return self._store_parsed(box, page, parsed)
+
+    def _store_parsed(self, box: Mailbox, page: SyncPage,
+                      parsed: list[tuple[Any, ParsedEmail]]) -> list[tuple[MailMessage, ParsedEmail]]:
+        now = self._now
+        stored: list[tuple[MailMessage, ParsedEmail]] = []
+        with self.services.db.write() as session:
+            ids = [remote.provider_id for remote, _ in parsed]
+            have = repo.known_provider_ids(session, box.id, ids) if ids else set()
+            mids = [p.message_id for _, p in parsed if p.message_id]
+            known_mids = repo.known_message_ids(session, box.id, mids) if page.resync and mids else set()
+            seen: set[str] = set()
+            for remote, email in parsed:
+                if remote.provider_id in have or remote.provider_id in seen:
+                    continue
+                seen.add(remote.provider_id)
+                if page.resync and email.message_id and email.message_id in known_mids:
+                    self._rebind(session, box.id, email.message_id, remote.provider_id)
+                    continue
+                row = _row(box, remote, email, now)
+                session.add(row)
+                stored.append((row, email))
+            for message_id, provider_id in page.rebind.items():
+                self._rebind(session, box.id, message_id, provider_id)
+            for provider_id, flags in page.flag_updates.items():
+                session.execute(update(MailMessage).where(
+                    MailMessage.mailbox_id == box.id, MailMessage.provider_id == provider_id).values(flags=list(flags)))
+            if page.removed:
+                session.execute(update(MailMessage).where(
+                    MailMessage.mailbox_id == box.id, MailMessage.provider_id.in_(page.removed),
+                    MailMessage.removed_at.is_(None)).values(removed_at=now))
+            current = session.get(Mailbox, box.id)
+            if current is None:
+                raise LookupError("mailbox deleted during its sync")
+            current.cursor = dict(page.cursor)
+            session.flush()
+        return stored
+
+    @staticmethod
+    def _rebind(session: Session, mailbox_id: int, message_id: str, provider_id: str) -> None:
+        if session.scalars(select(MailMessage.id).where(
+                MailMessage.mailbox_id == mailbox_id, MailMessage.provider_id == provider_id)).first() is not None:
+            return
+        row = session.scalars(select(MailMessage).where(
+            MailMessage.mailbox_id == mailbox_id, MailMessage.message_id == message_id).order_by(MailMessage.id)).first()
+        if row is not None:
+            row.provider_id = provider_id
+
+    def _emit(self, info: MailboxInfo, stored: list[tuple[MailMessage, ParsedEmail]], *, initial: bool) -> None:
+        for row, email in stored:
+            event = NewMail(org_id=info.org_id, mailbox=info, message=row, parsed=email, initial=initial)
+            for subscriber in list(self._subscribers):
+                try:
+                    subscriber(event)
+                except Exception:
+                    log.exception("mailbox %s: a new-mail subscriber failed on message %s", info.id, row.id)
+
+    def _failed(self, box: Mailbox, exc: BaseException, new: int) -> SyncOutcome:
+        kind = error_kind(exc)
+        now = self._now
+        with self.services.db.write() as session:
+            row = session.get(Mailbox, box.id)
+            if row is None:
+                return SyncOutcome(box.id, box.address, "missing")
+            row.failures = (row.failures or 0) + 1
+            delay = backoff_delay(row.failures, self._rng)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                delay = max(delay, min(float(retry_after), 24 * 3600.0))
+            row.status = "error"
+            row.last_sync_at, row.last_sync_status, row.last_sync_count = now, "error", new
+            row.next_sync_at = now + timedelta(seconds=delay)
+            row.last_error_kind = kind
+            row.last_sync_error = f"{ERROR_TEXT.get(kind, ERROR_TEXT['internal'])} Next attempt at {row.next_sync_at:%H:%M} UTC."
+            row.updated_at = now
+            text = row.last_sync_error
+        log.warning("mailbox %s: sync failed (%s: %s); next attempt in %.0f s", box.id, kind, type(exc).__name__, delay)
+        log.debug("mailbox %s: sync failure detail: %s", box.id, exc)
+        return SyncOutcome(box.id, box.address, "error", new, text, kind)
+
+    def mark_needs_relink(self, mailbox_id: int, exc: BaseException) -> SyncOutcome:
+        """The grant or password no longer works: stop syncing and send the admins one fresh link."""
+        now = self._now
+        notified = False
+        with self.services.db.write() as session:
+            box = session.get(Mailbox, mailbox_id)
+            if box is None:
+                return SyncOutcome(mailbox_id, "", "missing")
+            address = box.address
+            first_time = box.status != "needs_relink"
+            box.status = "needs_relink"
+            box.last_sync_at, box.last_sync_status = now, "error"
+            box.last_error_kind, box.last_sync_error = "auth", ERROR_TEXT["auth"]
+            box.next_sync_at = None
+            box.updated_at = now
+            if first_time:
+                box.relink_requested_at = now
+                hint = {"gmail": "gmail", "outlook": "outlook"}.get(box.provider, "imap")
+                for admin in users_of(session, box.org_id, admins_only=True):
+                    link, url = self._new_link(session, box.org_id, admin.id, hint, now, relink_mailbox_id=box.id)
+                    text = self.services.catalog.t("mailboxes.relink_needed", self.user_lang(admin), address=address,
+                                                   url=url, provider=hint)
+                    send_to_user(session, admin, [Text(text)], key=f"mailbox:{box.id}:relink:{link.id}",
+                                 now=now, purpose="mailbox")
+                    notified = True
+        if notified:
+            self.services.outbox_changed()
+        log.warning("mailbox %s: authorization refused (%s); waiting for a re-link", mailbox_id, type(exc).__name__)
+        return SyncOutcome(mailbox_id, address, "needs_relink", error=ERROR_TEXT["auth"], error_kind="auth")
+
+    # ------------------------------------------------------------ background work
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="mailbox-sync")
+            return self._executor
+
+    def submit(self, mailbox_id: int, after: Callable[[SyncOutcome], None] | None = None) -> bool:
+        """Sync a mailbox in the background (once, even when asked twice); ``after`` gets the outcome."""
+        with self._lock:
+            if mailbox_id in self._queued:
+                return False
+            self._queued.add(mailbox_id)
+        future = self._pool().submit(self._job, mailbox_id, after)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._done)
+        return True
+
+    def later(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the pool: senders are called from other features' code, possibly inside
+        a transaction that holds SQLite's write lock, so their bookkeeping writes must not wait for it."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("mailbox bookkeeping after a send failed")
+
+        future = self._pool().submit(run)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def _job(self, mailbox_id: int, after: Callable[[SyncOutcome], None] | None) -> None:
+        try:
+            outcome = self.sync(mailbox_id)
+        except Exception:  # the pool must never lose a worker to a bug
+            log.exception("mailbox %s: background sync crashed", mailbox_id)
+            outcome = SyncOutcome(mailbox_id, "", "error", error=ERROR_TEXT["internal"], error_kind="internal")
+        finally:
+            with self._lock:
+                self._queued.discard(mailbox_id)
+        if after is not None:
+            try:
+                after(outcome)
+            except Exception:
+                log.exception("mailbox %s: follow-up after sync failed", mailbox_id)
+
+    def run_due(self) -> int:
+        """The scheduler's tick: claim every mailbox whose time has come and sync each in the background.
+
+        Claiming moves ``next_sync_at`` a lease ahead in one UPDATE, so two processes (distributed
+        mode, a restart) never start the same mailbox; the sync's outcome sets the real next time,
+        and a process that dies mid-sync leaves the mailbox to be picked up when the lease ends.
+        """
+        now = self._now
+        with self.services.db.session() as session:
+            due = repo.due_mailboxes(session, now)
+        with self._lock:
+            due = [mailbox_id for mailbox_id in due if mailbox_id not in self._queued]
+        if not due:
+            return 0
+        claimed = []
+        with self.services.db.write() as session:
+            for mailbox_id in due:
+                result = session.execute(
+                    update(Mailbox)
+                    .where(Mailbox.id == mailbox_id, or_(Mailbox.next_sync_at.is_(None), Mailbox.next_sync_at <= now))
+                    .values(next_sync_at=now + CLAIM_LEASE)
+                )
+                if getattr(result, "rowcount", 0) == 1:
+                    claimed.append(mailbox_id)
+        return sum(1 for mailbox_id in claimed if self.submit(mailbox_id))
+
+    def sync_for_user(self, org_id: int, user_id: int, mailbox_ids: Sequence[int], key: str) -> None:
+        """Sync several mailboxes in the background, then send the user one summary message."""
+        results: list[SyncOutcome] = []
+        remaining = len(mailbox_ids)
+        lock = threading.Lock()
+
+        def collect(outcome: SyncOutcome) -> None:
+            nonlocal remaining
+            with lock:
+                results.append(outcome)
+                remaining -= 1
+                last = remaining == 0
+            if last:
+                self._summarize(user_id, results, key)
+
+        for mailbox_id in mailbox_ids:
+            if not self.submit(mailbox_id, after=collect):
+                collect(SyncOutcome(mailbox_id, self._address_of(mailbox_id), "running"))
+
+    def _address_of(self, mailbox_id: int) -> str:
+        with self.services.db.session() as session:
+            box = session.get(Mailbox, mailbox_id)
+            return box.address if box is not None else ""
+
+    def _summarize(self, user_id: int, results: list[SyncOutcome], key: str) -> None:
+        now = self._now
+        with self.services.db.write() as session:
+            user = session.get(User, user_id)
+            if user is None:
+                return
+            lang = self.user_lang(user)
+            t = self.services.catalog.t
+            lines = [t("mailboxes.sync_done", lang)]
+            for outcome in sorted(results, key=lambda o: o.mailbox_id):
+                address = outcome.address or self._address_of(outcome.mailbox_id)
+                if outcome.status in ("success", "partial"):
+                    lines.append(t("mailboxes.sync_line_ok", lang, address=address, count=outcome.new))
+                elif outcome.status == "running":
+                    lines.append(t("mailboxes.sync_line_running", lang, address=address))
+                else:
+                    reason = t(f"mailboxes.error.{outcome.error_kind or 'internal'}", lang)
+                    lines.append(t("mailboxes.sync_line_error", lang, address=address, reason=reason))
+            send_to_user(session, user, [Text("\n".join(lines))], key=key, now=now, purpose="mailbox")
+        self.services.outbox_changed()
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until no background sync is queued or running (tests and the CLI)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = [f for f in self._futures if not f.done()]
+            if not pending:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("mailbox syncs still running")
+            wait(pending, timeout=left)
+
+    def shutdown(self, grace: float = 10.0) -> None:
+        """Let running syncs finish for up to ``grace`` seconds, then stop the pool."""
+        try:
+            self.wait_idle(grace)
+        except TimeoutError:
+            log.warning("stopping with mailbox syncs still running; they end at their socket timeouts")
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------ status line
+
+    def status_lines(self, session: Session, org: Organization, lang: str) -> list[str]:
+        """The ``statut`` reply's mailbox line."""
+        boxes = repo.mailboxes_of(session, org.id)
+        t = self.services.catalog.t
+        if not boxes:
+            return [t("mailboxes.status_none", lang)]
+        problems = sum(1 for b in boxes if b.status in ("error", "needs_relink"))
+        return [t("mailboxes.status_line", lang, count=len(boxes), problems=problems)]
+
+
+# ---------------------------------------------------------------- rows and forms
+
+
+def _row(box: Mailbox, remote: Any, email: ParsedEmail, now: datetime) -> MailMessage:
+    thread = remote.thread_id or (email.references[0] if email.references else None) or email.in_reply_to \
+        or email.message_id
+    return MailMessage(
+        mailbox_id=box.id, org_id=box.org_id, provider_id=remote.provider_id[:255], folder=remote.folder,
+        message_id=(email.message_id or None) and email.message_id[:512], thread_id=thread[:512] if thread else None,
+        from_name=email.from_name[:320] or None, from_addr=email.from_addr[:320] or None,
+        to_addrs=list(email.to), cc_addrs=list(email.cc), subject=email.subject,
+        date=email.date or remote.internal_date, size=remote.size or email.size,
+        attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in email.attachments],
+        flags=list(remote.flags), parse_warnings=[w[:200] for w in email.warnings[:20]], synced_at=now,
+    )
+
+
+def _apply_imap(box: Mailbox, target: ImapTarget) -> None:
+    box.username = target.username
+    box.imap_host, box.imap_port, box.imap_security = target.host, target.port, target.security
+    box.smtp_host, box.smtp_port, box.smtp_security = target.smtp_host, target.smtp_port, target.smtp_security
+    box.preset = target.preset
+    if target.name:
+        box.name = target.name
+
+
+def _port(value: str, key: str) -> int:
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        raise FormError(key) from None
+    if not 0 < port < 65536:
+        raise FormError(key)
+    return port
+
+
+def validate_imap(form: ImapForm) -> ImapTarget:
+    """Check the IMAP form and fill the preset's settings; FormError names the first problem."""
+    address = form.email.strip().lower()
+    if not _EMAIL.match(address):
+        raise FormError("link.imap.error.email")
+    if not form.password:
+        raise FormError("link.imap.error.password")
+    preset = PRESETS.get(form.preset)
+    if preset is not None:
+        host, port, security = preset.imap_host, preset.imap_port, preset.imap_security
+    else:
+        host = form.host.strip().lower()
+        if not host or " " in host or "/" in host:
+            raise FormError("link.imap.error.host_missing")
+        port = _port(form.port or "993", "link.imap.error.port")
+        security = form.security if form.security in SECURITIES else ""
+        if not security:
+            raise FormError("link.imap.error.security")
+        if security == "plain" and not is_loopback(host):
+            raise FormError("link.imap.error.insecure", host=host)
+        preset = preset_for_host(host)
+    smtp_host = form.smtp_host.strip().lower() or (preset.smtp_host if preset else _guess_smtp(host))
+    smtp_port = _port(form.smtp_port, "link.imap.error.smtp_port") if form.smtp_port else (
+        preset.smtp_port if preset else (465 if smtp_host else None))
+    smtp_security = form.smtp_security if form.smtp_security in SECURITIES else (
+        preset.smtp_security if preset else ("tls" if smtp_host else None))
+    if smtp_security == "plain" and smtp_host and not is_loopback(smtp_host):
+        raise FormError("link.imap.error.insecure", host=smtp_host)
+    return ImapTarget(
+        address=address, username=form.username.strip() or address, password=form.password, host=host, port=port,
+        security=security, smtp_host=smtp_host or None, smtp_port=smtp_port, smtp_security=smtp_security,
+        preset=preset.key if preset else None, name=form.name.strip()[:200],
+    )
+
+
+def _guess_smtp(host: str) -> str | None:
+    return "smtp." + host[5:] if host.startswith("imap.") else None
+
+
+# ---------------------------------------------------------------- sending
+
+
+class _GuardedSender:
+    """A mailbox's sender that marks the mailbox for re-linking when the provider refuses the grant."""
+
+    def __init__(self, sender: MailSender, on_auth_error: Callable[[MailAuthError], Any]) -> None:
+        self._sender = sender
+        self._on_auth_error = on_auth_error
+
+    @property
+    def address(self) -> str:
+        """The mailbox's address."""
+        return self._sender.address
+
+    def send(self, email: OutgoingEmail) -> SentReceipt:
+        """Send; a MailAuthError also marks the mailbox ``needs_relink``."""
+        try:
+            return self._sender.send(email)
+        except MailAuthError as exc:
+            self._on_auth_error(exc)
+            raise
+
+    def find_sent(self, message_id: str) -> bool:
+        """Search the sent mail; a MailAuthError also marks the mailbox ``needs_relink``."""
+        try:
+            return self._sender.find_sent(message_id)
+        except MailAuthError as exc:
+            self._on_auth_error(exc)
+            raise
+
+
+class MailboxDirectory:
+    """The MailSenderDirectory port: an organization's default (or chosen) linked mailbox sends."""
+
+    def __init__(self, service: MailboxService) -> None:
+        self._service = service
+
+    def sender_for(self, org_id: int, mailbox_id: int | None = None) -> MailSender:
+        """The sender; NoLinkedMailbox or MailboxNeedsRelink when it cannot send."""
+        with self._service.services.db.session() as session:
+            if mailbox_id is not None:
+                box = session.get(Mailbox, mailbox_id)
+                if box is None or box.org_id != org_id:
+                    raise NoLinkedMailbox(f"mailbox {mailbox_id} is not linked to this organization")
+            else:
+                box = session.scalars(select(Mailbox).where(Mailbox.org_id == org_id, Mailbox.enabled.is_(True))
+                                      .order_by(Mailbox.is_default.desc(), Mailbox.id)).first()
+                if box is None:
+                    raise NoLinkedMailbox("no mailbox is linked to this organization")
+            session.expunge(box)
+        if not box.enabled:
+            raise NoLinkedMailbox(f"mailbox {box.address} is disabled")
+        if box.status == "needs_relink":
+            raise MailboxNeedsRelink(f"mailbox {box.address} must be linked again", box.address)
+        if box.provider == "imap" and not box.smtp_host:
+            raise NoLinkedMailbox(f"mailbox {box.address} has no SMTP server for sending")
+        service = self._service
+        box_id = box.id
+        sender = service.connectors.sender(service.access(box),
+                                           on_refresh=lambda creds: service.later(service.store_credentials,
+                                                                                  box_id, creds))
+        return _GuardedSender(sender, lambda exc: service.later(service.mark_needs_relink, box_id, exc))
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def _tick(services: Services) -> None:
+    services.get(MailboxService).run_due()
+
+
+SYNC_TICK_SECONDS = 30
+
+
+def install(services: Services, connectors: MailConnectors) -> MailboxService:
+    """Register the service, the sender directory, the scheduler tick and the ``statut`` line."""
+    from bot.services import JobSpec
+    from integrations.mail import MailSenderDirectory
+
+    service = MailboxService(services, connectors)
+    services.provide(service)
+    services.provide(MailboxDirectory(service), as_type=MailSenderDirectory)
+    services.jobs.append(JobSpec("mailboxes:sync", "interval", _tick, {"seconds": SYNC_TICK_SECONDS}))
+    services.status_providers.append(service.status_lines)
+    services.shutdown_hooks.append(service.shutdown)
+    return service

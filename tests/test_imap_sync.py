@@ -1,0 +1,354 @@
+"""IMAP sync against a real Dovecot on loopback (TLS and plain ports): incremental, never marks read."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from handlers.mailboxes.service import MailboxService, NewMail
+from integrations.imap import ImapSettings, ImapSource
+from storage.mail import Mailbox, MailMessage
+from tests.conftest import Harness
+from tests.dovecot import Account, Dovecot
+from tests.mail_fixtures import add_imap_mailbox, connectors_for, make_email
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def account(dovecot: Dovecot) -> Account:
+    return dovecot.new_account()
+
+
+@pytest.fixture
+def h(make_harness: Any, dovecot: Dovecot, clock: Any) -> Harness:
+    harness: Harness = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock)})
+    return harness
+
+
+def service_of(h: Harness) -> MailboxService:
+    return h.services.get(MailboxService)
+
+
+def rows(h: Harness, mailbox_id: int) -> list[MailMessage]:
+    with h.services.db.session() as session:
+        found = list(session.scalars(select(MailMessage).where(MailMessage.mailbox_id == mailbox_id)
+                                     .order_by(MailMessage.id)))
+        for row in found:
+            session.expunge(row)
+        return found
+
+
+def mailbox(h: Harness, mailbox_id: int) -> Mailbox:
+    with h.services.db.session() as session:
+        box = session.get(Mailbox, mailbox_id)
+        assert box is not None
+        session.expunge(box)
+        return box
+
+
+class Recorder:
+    """A new-mail subscriber that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.events: list[NewMail] = []
+
+    def __call__(self, event: NewMail) -> None:
+        self.events.append(event)
+
+
+def test_first_sync_stores_metadata_hands_bodies_to_subscribers_and_marks_nothing_read(
+    h: Harness, account: Account
+) -> None:
+    account.append([make_email(i, to=account.address, body=f"Corps secret numéro {i} à ne pas stocker")
+                    for i in range(5)])
+    before = account.flags()
+    box_id = add_imap_mailbox(h.services, account)
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+
+    outcome = service_of(h).sync(box_id)
+
+    assert (outcome.status, outcome.new) == ("success", 5)
+    stored = rows(h, box_id)
+    assert [r.subject for r in stored] == [f"Demande numéro {i}" for i in range(5)]
+    first = stored[0]
+    assert first.from_addr == "client@exemple.test" and first.from_name == "Client Exemple"
+    assert first.to_addrs == [account.address]
+    assert first.message_id and first.message_id.startswith("<msg-0-")
+    assert first.provider_id.startswith("INBOX/") and first.size and first.date is not None
+    assert recorder.events[0].parsed.text.startswith("Corps secret numéro 0")
+    assert all(e.initial for e in recorder.events)
+    assert recorder.events[0].message.id == first.id
+    # The server's flags did not change: nothing became \Seen.
+    after = account.flags()
+    assert after == before
+    assert all(b"\\Seen" not in flags for flags in after.values())
+    box = mailbox(h, box_id)
+    assert box.last_sync_status == "success" and box.last_sync_count == 5 and box.initial_sync_done
+    assert box.cursor["folders"]["INBOX"]["last_uid"] == 5
+
+
+def test_incremental_sync_reads_only_new_mail_and_costs_three_commands_when_nothing_is_new(
+    h: Harness, account: Account, dovecot: Dovecot
+) -> None:
+    account.append([make_email(i, to=account.address) for i in range(3)])
+    box_id = add_imap_mailbox(h.services, account)
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+    assert service_of(h).sync(box_id).new == 3
+
+    box = mailbox(h, box_id)
+    settings = ImapSettings("127.0.0.1", dovecot.tls_port, "tls", account.user, account.password,
+                            ssl_context=dovecot.cert.client_context())
+    source = ImapSource(account.address, settings)
+    pages = list(source.pages(box.cursor, h.clock.now() - timedelta(days=7), _NoneKnown()))
+    source.close()
+    assert pages == []
+    assert source.commands == 3  # LOGIN, STATUS, LOGOUT: no SELECT, SEARCH or FETCH
+
+    assert service_of(h).sync(box_id).new == 0
+    account.append([make_email(10, to=account.address, subject="Nouvelle commande")])
+    outcome = service_of(h).sync(box_id)
+    assert outcome.new == 1
+    assert [e.message.subject for e in recorder.events][-1] == "Nouvelle commande"
+    assert recorder.events[-1].initial is False
+    assert len(rows(h, box_id)) == 4
+
+
+def test_the_uid_range_trap_is_dropped_when_uidnext_moved_without_new_mail(h: Harness, account: Account) -> None:
+    account.append([make_email(i, to=account.address) for i in range(2)])
+    box_id = add_imap_mailbox(h.services, account)
+    assert service_of(h).sync(box_id).new == 2
+    # A message arrives and is deleted before the next sync: UIDNEXT moves, nothing new is visible,
+    # and "3:*" on the server still answers with message 2.
+    account.append([make_email(99, to=account.address)])
+    with account.client() as client:
+        client.select_folder("INBOX")
+        client.delete_messages([3])
+        client.expunge()
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+    outcome = service_of(h).sync(box_id)
+    assert (outcome.status, outcome.new) == ("success", 0)
+    assert recorder.events == []
+    assert len(rows(h, box_id)) == 2
+    assert mailbox(h, box_id).cursor["folders"]["INBOX"]["last_uid"] == 3
+
+
+@pytest.mark.parametrize("security", ["starttls", "plain"])
+def test_plain_port_with_starttls_or_plain_text_on_loopback(h: Harness, account: Account, security: str) -> None:
+    account.append([make_email(1, to=account.address)])
+    box_id = add_imap_mailbox(h.services, account, security=security)
+    outcome = service_of(h).sync(box_id)
+    assert (outcome.status, outcome.new) == ("success", 1)
+
+
+def test_uidvalidity_change_resyncs_and_deduplicates_by_message_id(h: Harness, account: Account) -> None:
+    with account.client() as client:
+        client.create_folder("Projets")
+    old = [make_email(i, to=account.address, message_id=f"<projet-{i}@exemple.test>") for i in range(3)]
+    account.append(old, folder="Projets")
+    box_id = add_imap_mailbox(h.services, account, folders=["Projets"])
+    assert service_of(h).sync(box_id).new == 3
+    validity = mailbox(h, box_id).cursor["folders"]["Projets"]["uidvalidity"]
+
+    # Recreating the folder gives it a new UIDVALIDITY: every UID changes meaning.
+    with account.client() as client:
+        client.delete_folder("Projets")
+        client.create_folder("Projets")
+    account.append([*old, make_email(7, to=account.address, message_id="<projet-7@exemple.test>")], folder="Projets")
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+    outcome = service_of(h).sync(box_id)
+
+    assert outcome.new == 1
+    assert [e.message.message_id for e in recorder.events] == ["<projet-7@exemple.test>"]
+    stored = rows(h, box_id)
+    assert len(stored) == 4
+    fresh = mailbox(h, box_id).cursor["folders"]["Projets"]["uidvalidity"]
+    assert fresh != validity
+    # Known messages now carry their new UIDs (so later changes map to them).
+    assert all(r.provider_id.startswith(f"Projets/{fresh}/") for r in stored)
+
+
+def test_wrong_password_marks_needs_relink_and_sends_the_admins_one_fresh_link(h: Harness, account: Account) -> None:
+    admin = h.add_user("+2250707000001", "Awa Kouassi", admin=True)
+    h.add_user("+2250707000002", "Koffi Manager", admin=False)
+    box_id = add_imap_mailbox(h.services, account)
+    with h.services.db.write() as session:
+        box = session.get(Mailbox, box_id)
+        assert box is not None
+        box.credentials = h.services.require_secrets().seal('{"password": "not-the-password"}', "mailboxes.credentials")
+
+    outcome = service_of(h).sync(box_id)
+    assert outcome.status == "needs_relink"
+    box = mailbox(h, box_id)
+    assert (box.status, box.last_error_kind, box.next_sync_at) == ("needs_relink", "auth", None)
+    # Not retried in a loop: the scheduler does not pick it up, a manual sync does not hit the server.
+    h.clock.advance(hours=2)
+    assert service_of(h).run_due() == 0
+    assert service_of(h).sync(box_id).status == "needs_relink"
+    h.drain()
+    texts = h.whatsapp.texts_to(admin.phone.lstrip("+"))  # type: ignore[union-attr]
+    assert len(texts) == 1
+    assert account.address in texts[0] and "http://testserver/link/" in texts[0]
+    assert h.whatsapp.texts_to("2250707000002") == []
+
+
+def test_unreachable_server_backs_off_with_jitter_and_shows_a_readable_error(h: Harness, account: Account) -> None:
+    box_id = add_imap_mailbox(h.services, account)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    with h.services.db.write() as session:
+        box = session.get(Mailbox, box_id)
+        assert box is not None
+        box.imap_port = closed_port
+
+    delays = []
+    for _ in range(7):
+        outcome = service_of(h).sync(box_id)
+        assert (outcome.status, outcome.error_kind) == ("error", "host")
+        box = mailbox(h, box_id)
+        assert box.status == "error" and box.next_sync_at is not None
+        delays.append((box.next_sync_at - h.clock.now()).total_seconds())
+        assert "Could not reach the mail server" in (box.last_sync_error or "")
+    assert 30 <= delays[0] <= 30
+    assert all(30 <= d <= 1800 for d in delays)
+    assert delays[-1] >= 900  # the ceiling grew to 30 minutes (jitter keeps it within the upper half)
+    assert service_of(h).run_due() == 0  # not due yet
+    h.clock.advance(minutes=31)
+    with h.services.db.write() as session:
+        box = session.get(Mailbox, box_id)
+        assert box is not None
+        box.imap_port = account.server.tls_port
+    assert service_of(h).run_due() == 1
+    service_of(h).wait_idle()
+    box = mailbox(h, box_id)
+    assert (box.status, box.failures, box.last_sync_error) == ("active", 0, None)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP server that accepts connections and never says anything."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_hanging_mailbox_times_out_and_never_holds_up_the_others(
+    make_harness: Any, dovecot: Dovecot, clock: Any, silent_server: int
+) -> None:
+    h = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=clock, imap_timeout=1.0)})
+    good = dovecot.new_account()
+    good.append([make_email(1, to=good.address)])
+    stuck = dovecot.new_account()
+    stuck_id = add_imap_mailbox(h.services, stuck, address="stuck@courrier.test")
+    with h.services.db.write() as session:
+        box = session.get(Mailbox, stuck_id)
+        assert box is not None
+        box.imap_port, box.is_default = silent_server, False
+    good_id = add_imap_mailbox(h.services, good)
+    service = service_of(h)
+
+    assert service.run_due() == 2
+    service.wait_idle()
+    assert mailbox(h, good_id).last_sync_status == "success"
+    stuck_box = mailbox(h, stuck_id)
+    assert (stuck_box.status, stuck_box.last_error_kind) == ("error", "timeout")
+
+
+def test_a_failing_subscriber_never_stops_the_sync(h: Harness, account: Account) -> None:
+    account.append([make_email(i, to=account.address) for i in range(3)])
+    box_id = add_imap_mailbox(h.services, account)
+    recorder = Recorder()
+
+    def broken(event: NewMail) -> None:
+        raise RuntimeError("triage bug")
+
+    service_of(h).subscribe(broken)
+    unsubscribe = service_of(h).subscribe(recorder)
+    assert service_of(h).sync(box_id).new == 3
+    assert len(recorder.events) == 3
+    unsubscribe()
+    account.append([make_email(9, to=account.address)])
+    assert service_of(h).sync(box_id).new == 1
+    assert len(recorder.events) == 3
+
+
+def test_gmail_over_imap_deduplicates_on_x_gm_msgid(make_harness: Any, clock: Any) -> None:
+    import json
+
+    from storage.accounts import ensure_default_org
+    from storage.mail import CREDENTIALS_PURPOSE
+    from tests.fake_gmail_imap import FakeGmailImap
+
+    fake = FakeGmailImap("awa@gmail.test", "app-password-1234").start()
+    try:
+        h = make_harness(build={"mail_connectors": connectors_for(clock=clock)})
+        for i in range(3):
+            fake.deliver(make_email(i, to="awa@gmail.test"))
+        with h.services.db.write() as session:
+            org = ensure_default_org(session, "Test Org")
+            box = Mailbox(org_id=org.id, provider="imap", name="awa@gmail.test", address="awa@gmail.test",
+                          username="awa@gmail.test", imap_host="127.0.0.1", imap_port=fake.port,
+                          imap_security="plain", folders=["INBOX"], cursor={}, is_default=True, status="active",
+                          enabled=True, failures=0, initial_sync_done=False, sync_interval_minutes=5,
+                          credentials=h.services.require_secrets().seal(
+                              json.dumps({"password": "app-password-1234"}), CREDENTIALS_PURPOSE))
+            session.add(box)
+            session.flush()
+            box_id = box.id
+        recorder = Recorder()
+        service_of(h).subscribe(recorder)
+        assert service_of(h).sync(box_id).new == 3
+        stored = rows(h, box_id)
+        assert all(r.provider_id.startswith("gm:") and (r.thread_id or "").startswith("gm:") for r in stored)
+
+        # Gmail rebuilt the label: new UIDVALIDITY, new UIDs, same X-GM-MSGID. One message is new.
+        fake.renumber()
+        fake.deliver(make_email(3, to="awa@gmail.test", subject="Vraiment nouveau"))
+        fake.commands.clear()
+        outcome = service_of(h).sync(box_id)
+
+        assert outcome.new == 1 and [e.message.subject for e in recorder.events][-1] == "Vraiment nouveau"
+        assert len(rows(h, box_id)) == 4
+        body_fetches = [c for c in fake.commands if c.startswith("UID FETCH") and "BODY.PEEK[]" in c]
+        assert len(body_fetches) == 1 and body_fetches[0].split(" ")[2] == str(fake.folder.uidnext - 1)
+    finally:
+        fake.stop()
+
+
+class _NoneKnown:
+    def known_provider_ids(self, ids: Any) -> set[str]:
+        return set()
+
+    def known_message_ids(self, ids: Any) -> set[str]:
+        return set()
