@@ -28,6 +28,7 @@ from integrations.google import GoogleConfig
 from integrations.mail import MailSenderDirectory
 from integrations.microsoft import MicrosoftConfig
 from integrations.pdf import PdfRenderer, WeasyPrintRenderer
+from integrations.triage import Classifier, OfflineClassifier
 from integrations.whatsapp import WhatsAppSender
 from integrations.whatsapp_cloud import CloudWhatsApp, default_http_client
 from integrations.whatsapp_sandbox import SandboxWhatsApp
@@ -52,6 +53,27 @@ def build_whatsapp(
         api_version=settings.whatsapp_api_version,
         http=default_http_client(transport),
     )
+
+
+def build_classifier(settings: Settings) -> Classifier:
+    """The triage classifier: the embedded offline one, or Gemini falling back to it on any error."""
+    offline = OfflineClassifier()
+    if settings.triage != "gemini":
+        return offline
+    if not (settings.gemini_api_key or "").strip():
+        raise SettingsError("COURRIER_GEMINI_API_KEY is required when COURRIER_TRIAGE=gemini")
+    from integrations.triage.gemini import GeminiClassifier
+
+    try:
+        return GeminiClassifier(
+            api_key=settings.gemini_api_key or "",
+            model=settings.gemini_model,
+            base_url=settings.gemini_api_url,
+            timeout=settings.gemini_timeout,
+            fallback=offline,
+        )
+    except ValueError as exc:
+        raise SettingsError(f"Gemini triage cannot start: {exc}") from exc
 
 
 def build_mail_connectors(settings: Settings, clock: Clock) -> MailConnectors:
@@ -80,6 +102,7 @@ def build_services(
     mail_connectors: MailConnectors | None = None,
     mail_directory: MailSenderDirectory | None = None,
     pdf_renderer: PdfRenderer | None = None,
+    classifier: Classifier | None = None,
 ) -> Services:
     """Wire every service from settings; tests pass fakes for the outside world."""
     clock = clock or SystemClock()
@@ -109,6 +132,7 @@ def build_services(
         # Tests pass a fake instead of the mailboxes feature's real directory (installed above).
         services.provide(mail_directory, as_type=MailSenderDirectory)
     quotes_feature.install(services, pdf_renderer or WeasyPrintRenderer())
+    services.provide(classifier or build_classifier(settings), as_type=Classifier)
     return services
 
 

@@ -423,6 +423,71 @@ def scheduler() -> None:
 
 
 @app.command()
+def triage(
+    path: Annotated[Path, typer.Argument(help="An mbox file, a Maildir (cur/ and new/), or a folder of .eml files.",
+                                         show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per message, one per line.")] = False,
+    context: Annotated[Path | None, typer.Option("--context", help="JSON file with organization, known_clients and "
+                                                 "suppliers (the shape of tests/data/triage-dev/context.json).")] = None,
+) -> None:
+    """Triage the messages of a mailbox on disk with the configured classifier; needs no database or key."""
+    import json
+
+    from bot.bootstrap import build_classifier
+    from integrations.triage import TriageContext
+    from integrations.triage.batch import (
+        TABLE_HEADER,
+        InputError,
+        load_context,
+        read_sources,
+        table_line,
+        triage_sources,
+    )
+
+    settings = settings_or_exit()
+    configure_logging("WARNING")
+    try:
+        ctx = load_context(context) if context is not None else TriageContext(
+            language=settings.default_language, timezone=settings.timezone, organization_name=settings.organization_name)
+        kind, sources, notes = read_sources(path)
+        classifier = build_classifier(settings)
+    except InputError as exc:
+        raise fail(str(exc)) from None
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    counts: dict[str, int] = {}
+    unreadable = unclassified = 0
+    if not as_json:
+        typer.echo(TABLE_HEADER)
+    try:
+        for outcome in triage_sources(sources, classifier, ctx):
+            if outcome.row is None:
+                unreadable += 1
+                typer.secho(f"skipped {outcome.source.label}: {outcome.failure}", err=True, fg=typer.colors.YELLOW)
+                continue
+            if outcome.failure:
+                unclassified += 1
+                typer.secho(f"{outcome.source.label}: {outcome.failure}", err=True, fg=typer.colors.YELLOW)
+            priority = str(outcome.row["priority"] or "unclassified")
+            counts[priority] = counts.get(priority, 0) + 1
+            typer.echo(json.dumps(outcome.row, ensure_ascii=False) if as_json else table_line(outcome))
+    finally:
+        close = getattr(classifier, "close", None)
+        if callable(close):
+            close()
+    total = sum(counts.values())
+    order = ("critical", "important", "informative", "spam", "unclassified")
+    summary = ", ".join(f"{counts[p]} {p}" for p in order if counts.get(p))
+    typer.echo(f"{total} message(s) from {kind} {path}" + (f": {summary}" if summary else ""), err=as_json)
+    if unreadable:
+        raise fail(f"{unreadable} message file(s) could not be read (see above); the others were triaged.")
+    if unclassified:
+        raise fail(f"{unclassified} message(s) could not be classified (see above).", code=1)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(bot.__version__)

@@ -77,7 +77,8 @@ class Settings(BaseSettings):
     triage: Literal["offline", "gemini"] = "offline"
     gemini_api_key: str | None = None
     gemini_model: str = "gemini-2.5-flash"
-    gemini_api_url: str | None = None
+    gemini_api_url: str | None = None  # the SDK's base URL: a gateway or a local fake instead of Google
+    gemini_timeout: float = Field(default=20.0, gt=0, le=300)  # seconds per request before falling back offline
 
     # Quotes and contracts
     quote_draft_hours: int = Field(default=72, ge=1, le=24 * 30)
@@ -133,6 +134,24 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("gemini_api_url")
+    @classmethod
+    def _check_gemini_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL (the Gemini API or a gateway in front of it)")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _check_triage(self) -> Settings:
+        if self.triage == "gemini" and not (self.gemini_api_key or "").strip():
+            raise ValueError(
+                "COURRIER_GEMINI_API_KEY is required when COURRIER_TRIAGE=gemini "
+                "(or set COURRIER_TRIAGE=offline to use the embedded classifier)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_whatsapp(self) -> Settings:
