@@ -396,7 +396,11 @@ def worker(
         pass
     celery = make_celery(settings)
     register_tasks(celery, settings, build_services)
-    celery.worker_main(["worker", f"--concurrency={concurrency}", f"--queues={queues}",
+    import socket
+
+    # A node name of its own, so several workers on one host never share a broker-side queue.
+    node = f"courrier-{os.getpid()}@{socket.gethostname()}"
+    celery.worker_main(["worker", f"--concurrency={concurrency}", f"--queues={queues}", f"--hostname={node}",
                         f"--loglevel={settings.log_level}", "--without-gossip", "--without-mingle",
                         "--without-heartbeat"])
 

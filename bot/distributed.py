@@ -100,6 +100,8 @@ def make_celery(settings: Settings) -> Celery:
         },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        # No remote-control mailbox: nothing uses it, and on RabbitMQ it is an exclusive queue per node.
+        worker_enable_remote_control=False,
         # Redis: a task taken by a worker that died is delivered again after this many seconds.
         broker_transport_options={"visibility_timeout": 120},
     )

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrations.whatsapp import (
+    AmbiguousSend,
     Document,
     MessageShapeError,
     OutgoingMessage,
@@ -120,6 +121,11 @@ def send_to_user(
     )
 
 
+def tracker_for(message_id: int) -> str:
+    """What a message carries to WhatsApp so its status webhooks can be matched even without its id."""
+    return f"outbox:{message_id}"
+
+
 def backoff(attempt: int, base: float = 1.0, cap: float = 300.0) -> timedelta:
     """Exponential backoff with full jitter."""
     return timedelta(seconds=random.uniform(base, min(cap, base * 2 ** max(attempt - 1, 0))))
@@ -205,7 +211,7 @@ class OutboxPump:
             return True
         recipient, message = claimed
         try:
-            provider_id = await services.whatsapp.send(recipient, message)
+            provider_id = await services.whatsapp.send(recipient, message, tracker=tracker_for(message_id))
         except WhatsAppSendError as exc:
             return await asyncio.to_thread(self._record_failure, message_id, exc)
         except Exception as exc:  # a bug in an adapter must not kill the pump
@@ -242,7 +248,12 @@ class OutboxPump:
             if row is None:
                 return True
             row.last_error, row.last_error_code, row.updated_at = str(exc)[:1000], exc.code, now
-            if isinstance(exc, WindowClosed):
+            if isinstance(exc, AmbiguousSend):
+                # It may have been delivered: wait for a status carrying its tracker before resending.
+                row.state, row.next_attempt_at = "unconfirmed", now + repo.CONFIRM_GRACE
+                log.warning("outbox %s: outcome unknown, waiting for WhatsApp's status before resending", message_id)
+                done = False
+            elif isinstance(exc, WindowClosed):
                 row.state = "window_closed"
                 log.info("outbox %s: 24-hour window closed (131047)", message_id)
                 for hook in services.window_closed_hooks:

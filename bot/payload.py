@@ -64,6 +64,7 @@ class StatusUpdate:
     recipient_phone: str | None
     recipient_user_id: str | None
     errors: list[tuple[int | None, str | None]] = field(default_factory=list)
+    tracker: str | None = None
 
 
 def _str(value: Any) -> str | None:
@@ -236,6 +237,7 @@ def parse_status(payload: dict[str, Any]) -> StatusUpdate:
         recipient_phone=_phone(status.get("recipient_id")),
         recipient_user_id=_str(status.get("recipient_user_id")),
         errors=errors,
+        tracker=_str(status.get("biz_opaque_callback_data")),
     )
 
 

@@ -87,7 +87,7 @@ def _finish(event: InboundEvent, now: datetime) -> None:
 def _process_status(services: Services, session: Session, event: InboundEvent, now: datetime) -> int:
     status = parse_status(event.payload or {})
     code, title = status.errors[0] if status.errors else (None, None)
-    message = outbox_repo.apply_status(session, status.id, status.status, code, title, now)
+    message = outbox_repo.apply_status(session, status.id, status.status, code, title, now, tracker=status.tracker)
     if message is None and event.attempts < STATUS_RETRIES:
         # The status may have overtaken the commit of the send that produced it: look again soon.
         event.state, event.available_at = "pending", now + timedelta(seconds=5 * event.attempts)

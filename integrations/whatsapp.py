@@ -216,14 +216,22 @@ class Undeliverable(WhatsAppSendError):
 
 
 class TransientError(WhatsAppSendError):
-    """A network error or a server-side failure: retry with backoff."""
+    """A network error or a server-side failure before the request was taken: retry with backoff."""
+
+
+class AmbiguousSend(WhatsAppSendError):
+    """The request may have reached WhatsApp (timeout or reset after sending): the outcome is unknown.
+
+    Resending at once could deliver twice; the sender waits for a status webhook carrying the
+    message's tracker before deciding.
+    """
 
 
 class WhatsAppSender(Protocol):
     """Sends one message and returns the provider's message id."""
 
-    async def send(self, to: Recipient, message: OutgoingMessage) -> str:
-        """Send a message; raise one of the errors above on failure."""
+    async def send(self, to: Recipient, message: OutgoingMessage, tracker: str | None = None) -> str:
+        """Send a message; ``tracker`` comes back in its status webhooks. Raises the errors above."""
         ...
 
     async def aclose(self) -> None:

@@ -13,6 +13,7 @@ from pywa_async.types import Section as PywaSection
 from pywa_async.types import SectionList, SectionRow
 
 from integrations.whatsapp import (
+    AmbiguousSend,
     Buttons,
     Document,
     ListMessage,
@@ -48,8 +49,11 @@ def default_http_client(transport: httpx.AsyncBaseTransport | None = None) -> ht
 
 def translate_error(exc: Exception) -> WhatsAppSendError:
     """Map a pywa or httpx error to one of the port's domain errors."""
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return TransientError(f"could not reach WhatsApp: {type(exc).__name__}")
     if isinstance(exc, httpx.TransportError):
-        return TransientError(f"network error talking to WhatsApp: {type(exc).__name__}")
+        # The request was written, or may have been: WhatsApp may have taken it.
+        return AmbiguousSend(f"no answer from WhatsApp after sending: {type(exc).__name__}")
     if isinstance(exc, wa_errors.WhatsAppError):
         code = exc.code
         title = exc.message
@@ -97,18 +101,18 @@ class CloudWhatsApp:
         # pywa points the client at graph.facebook.com; every call must go to the configured base.
         self._http.base_url = httpx.URL(f"{api_url.rstrip('/')}/v{api_version}/")
 
-    async def send(self, to: Recipient, message: OutgoingMessage) -> str:
-        """Send one message and return its WhatsApp message id."""
+    async def send(self, to: Recipient, message: OutgoingMessage, tracker: str | None = None) -> str:
+        """Send one message and return its WhatsApp message id; ``tracker`` is echoed in status webhooks."""
         try:
-            return await self._send(to.address, message)
+            return await self._send(to.address, message, tracker)
         except WhatsAppSendError:
             raise
         except Exception as exc:
             raise translate_error(exc) from exc
 
-    async def _send(self, address: str, message: OutgoingMessage) -> str:
+    async def _send(self, address: str, message: OutgoingMessage, tracker: str | None) -> str:
         if isinstance(message, Text):
-            sent: Any = await self._wa.send_message(to=address, text=message.body)
+            sent: Any = await self._wa.send_message(to=address, text=message.body, tracker=tracker)
         elif isinstance(message, Buttons):
             sent = await self._wa.send_message(
                 to=address,
@@ -116,6 +120,7 @@ class CloudWhatsApp:
                 header=message.header,
                 footer=message.footer,
                 buttons=[PywaButton(title=b.title, callback_data=b.id) for b in message.buttons],
+                tracker=tracker,
             )
         elif isinstance(message, ListMessage):
             sent = await self._wa.send_message(
@@ -134,6 +139,7 @@ class CloudWhatsApp:
                         for s in message.sections
                     ],
                 ),
+                tracker=tracker,
             )
         elif isinstance(message, Document):
             uploaded = await self._wa.api.upload_media(
@@ -143,13 +149,14 @@ class CloudWhatsApp:
                 filename=message.filename,
             )
             sent = await self._wa.send_document(
-                to=address, document=uploaded["id"], filename=message.filename, caption=message.caption
+                to=address, document=uploaded["id"], filename=message.filename, caption=message.caption,
+                tracker=tracker,
             )
         else:
-            return await self._send_template(address, message)
+            return await self._send_template(address, message, tracker)
         return str(sent.id)
 
-    async def _send_template(self, address: str, message: Template) -> str:
+    async def _send_template(self, address: str, message: Template, tracker: str | None) -> str:
         recipient: dict[str, Any] = (
             {"to": address, "recipient": None} if address.isdigit() else {"to": None, "recipient": address}
         )
@@ -163,6 +170,7 @@ class CloudWhatsApp:
             recipient_type="individual",
             typ="template",
             msg={"name": message.name, "language": {"code": message.language}, "components": components},
+            biz_opaque_callback_data=tracker,
             **recipient,
         )
         return str(result["messages"][0]["id"])

@@ -36,7 +36,7 @@ class SandboxWhatsApp:
         self._now = now
         self.enforce_window = enforce_window
 
-    async def send(self, to: Recipient, message: OutgoingMessage) -> str:
+    async def send(self, to: Recipient, message: OutgoingMessage, tracker: str | None = None) -> str:
         """Record the message as delivered to the sandbox and return a message id."""
         return await asyncio.to_thread(self._send_sync, to, message)
 

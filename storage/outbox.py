@@ -12,6 +12,11 @@ from sqlalchemy.orm import Session
 from storage.inbound import insert_ignore
 from storage.models import OutboxMedia, OutboxMessage
 
+# How long a message whose send may have gone through waits for a status webhook before a resend
+# (Meta's 'sent' status normally follows within seconds).
+CONFIRM_GRACE = timedelta(seconds=60)
+TRACKER_PREFIX = "outbox:"
+
 # A status never moves a message backwards (webhooks arrive out of order).
 DELIVERY_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
@@ -74,18 +79,20 @@ def due_in_order(session: Session, now: datetime, limit: int = 2000) -> list[tup
             OutboxMessage.recipient_user_id,
             OutboxMessage.recipient_phone,
             OutboxMessage.next_attempt_at,
+            OutboxMessage.state,
         )
-        .where(OutboxMessage.state == "pending")
+        .where(OutboxMessage.state.in_(("pending", "sending", "unconfirmed")))
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
     blocked: set[str] = set()
     due: list[tuple[int, str]] = []
-    for message_id, user_id, phone, next_at in session.execute(stmt):
+    for message_id, user_id, phone, next_at, state in session.execute(stmt):
         recipient = user_id or phone or ""
         if recipient in blocked:
             continue
-        if next_at is not None and next_at > now:
+        # A message being sent, or whose fate is unknown, holds back the next ones until it is settled.
+        if state != "pending" or (next_at is not None and next_at > now):
             blocked.add(recipient)
             continue
         due.append((message_id, recipient))
@@ -109,13 +116,23 @@ def claim(session: Session, message_id: int, now: datetime, lease: timedelta) ->
 
 
 def release_stale(session: Session, now: datetime) -> int:
-    """Messages left in 'sending' by a crashed dispatcher go back to pending (at-least-once)."""
-    stmt = (
+    """Settle messages a crashed dispatcher left behind.
+
+    A message left in 'sending' may or may not have reached WhatsApp: it becomes 'unconfirmed' and
+    waits CONFIRM_GRACE for a status webhook carrying its tracker (which marks it sent). One still
+    unconfirmed after that is sent again.
+    """
+    lost = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.state == "sending", OutboxMessage.next_attempt_at <= now)
+        .values(state="unconfirmed", next_attempt_at=now + CONFIRM_GRACE)
+    ).rowcount
+    expired = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.state == "unconfirmed", OutboxMessage.next_attempt_at <= now)
         .values(state="pending", next_attempt_at=now)
-    )
-    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    ).rowcount
+    return int(lost or 0) + int(expired or 0)
 
 
 def apply_status(
@@ -125,11 +142,23 @@ def apply_status(
     error_code: int | None,
     error_title: str | None,
     now: datetime,
+    tracker: str | None = None,
 ) -> OutboxMessage | None:
-    """Record a delivery status on the message it belongs to; None when unknown."""
+    """Record a delivery status on the message it belongs to; None when unknown.
+
+    A status carrying our tracker also settles a message whose send answer was lost: it did
+    reach WhatsApp, so it is marked sent and never sent again.
+    """
     message = session.scalars(
         select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id)
     ).first()
+    if message is None and tracker and tracker.startswith(TRACKER_PREFIX) and tracker[len(TRACKER_PREFIX):].isdigit():
+        message = session.get(OutboxMessage, int(tracker[len(TRACKER_PREFIX):]), with_for_update=True)
+        if message is not None and message.state in ("sending", "unconfirmed", "pending"):
+            message.provider_message_id = provider_message_id
+            if status != "failed":
+                message.state, message.sent_at, message.next_attempt_at = "sent", now, None
+                message.payload = {"redacted": True}
     if message is None:
         return None
     current = DELIVERY_RANK.get(message.delivery_status or "", 0)
@@ -147,7 +176,7 @@ def apply_status(
 def depth(session: Session) -> int:
     """How many messages wait to be sent."""
     stmt = select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.state.in_(("pending", "sending"))
+        OutboxMessage.state.in_(("pending", "sending", "unconfirmed"))
     )
     return int(session.scalar(stmt) or 0)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from integrations.mail import MailError, OutgoingEmail, SentReceipt
-from integrations.whatsapp import OutgoingMessage, Recipient, Template, WhatsAppSendError, WindowClosed
+from integrations.whatsapp import AmbiguousSend, OutgoingMessage, Recipient, Template, WhatsAppSendError, WindowClosed
 
 
 class FakeClock:
@@ -58,13 +58,18 @@ class FakeWhatsApp:
     failures: deque[WhatsAppSendError] = field(default_factory=deque)
     window_closed_for: set[str] = field(default_factory=set)
     attempts: int = 0
+    trackers: list[str | None] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    async def send(self, to: Recipient, message: OutgoingMessage) -> str:
-        """Deliver, or raise the next queued failure."""
+    async def send(self, to: Recipient, message: OutgoingMessage, tracker: str | None = None) -> str:
+        """Deliver, or raise the next queued failure (an AmbiguousSend is delivered, then raised)."""
         self.attempts += 1
+        self.trackers.append(tracker)
         if self.failures:
-            raise self.failures.popleft()
+            failure = self.failures.popleft()
+            if isinstance(failure, AmbiguousSend):
+                self.outbox.append(Sent(to, message, f"wamid.fake.{next(self._ids)}"))
+            raise failure
         if to.address in self.window_closed_for and not isinstance(message, Template):
             raise WindowClosed("WhatsApp error 131047: Re-engagement message", code=131047)
         wamid = f"wamid.fake.{next(self._ids)}"

@@ -264,3 +264,47 @@ def test_sent_messages_are_not_kept_in_clear(app: Harness) -> None:
     say(app, "moi")
     rows = outbox_rows(app)
     assert rows and all(r.state == "sent" and r.payload == {"redacted": True} for r in rows)
+
+
+def _status(wamid: str, tracker: str, status: str = "sent") -> dict[str, Any]:
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "106540352242922"},
+        "statuses": [{"id": wamid, "status": status, "timestamp": "1763712300", "recipient_id": DIGITS,
+                      "biz_opaque_callback_data": tracker}]}}]}]}
+
+
+def test_a_send_whose_answer_was_lost_is_settled_by_its_status_not_resent(app: Harness) -> None:
+    from integrations.whatsapp import AmbiguousSend
+
+    app.whatsapp.failures.append(AmbiguousSend("read timeout after sending"))
+    say(app, "moi")
+    row = outbox_rows(app)[0]
+    assert row.state == "unconfirmed" and len(app.whatsapp.outbox) == 1  # it did reach WhatsApp
+    assert app.whatsapp.trackers[-1] == f"outbox:{row.id}"
+    app.post(_status("wamid.lost.1", f"outbox:{row.id}"))
+    app.drain()
+    app.clock.advance(minutes=5)
+    app.drain()
+    row = outbox_rows(app)[0]
+    assert row.state == "sent" and row.provider_message_id == "wamid.lost.1"
+    assert len(app.whatsapp.outbox) == 1
+
+
+def test_worker_crash_mid_send_waits_for_a_status_before_resending(app: Harness) -> None:
+    from storage import outbox as repo
+
+    say(app, "moi")  # a reply delivered normally
+    with app.services.db.write() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        row.state, row.next_attempt_at = "sending", app.clock.now()  # as a process killed mid-send leaves it
+        row.payload = {"body": "Nom : Awa Kouassi"}
+    with app.services.db.write() as session:
+        assert repo.release_stale(session, app.clock.now()) == 1
+    assert outbox_rows(app)[0].state == "unconfirmed"
+    app.drain()
+    assert len(app.whatsapp.outbox) == 1  # not resent while a status may still come
+    app.clock.advance(seconds=61)
+    with app.services.db.write() as session:
+        repo.release_stale(session, app.clock.now())
+    app.drain()
+    assert len(app.whatsapp.outbox) == 2  # no status ever came: sent again (at least once)

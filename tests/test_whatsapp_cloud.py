@@ -167,3 +167,24 @@ def test_network_errors_are_transient() -> None:
                        http=default_http_client(httpx.MockTransport(broken)))
     with pytest.raises(TransientError):
         run(wa.send(PHONE, Text("x")))
+
+
+def test_tracker_travels_as_biz_opaque_callback_data() -> None:
+    graph = FakeGraph()
+    wa = adapter(graph)
+    run(wa.send(PHONE, Text("x"), tracker="outbox:41"))
+    run(wa.send(PHONE, Template("courrier_digest", "fr", ("1",)), tracker="outbox:42"))
+    bodies = graph.json_bodies()
+    assert [b["biz_opaque_callback_data"] for b in bodies] == ["outbox:41", "outbox:42"]
+
+
+def test_no_answer_after_sending_is_ambiguous_not_transient() -> None:
+    from integrations.whatsapp import AmbiguousSend
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    wa = CloudWhatsApp(token="t", phone_number_id=PHONE_ID, api_url=API, api_version="23.0",
+                       http=default_http_client(httpx.MockTransport(slow)))
+    with pytest.raises(AmbiguousSend):
+        run(wa.send(PHONE, Text("x")))
