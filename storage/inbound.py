@@ -114,7 +114,9 @@ def next_for_sender(session: Session, sender: str) -> InboundEvent | None:
     """The sender's oldest unfinished event (pending or stuck in processing)."""
     stmt = (
         select(InboundEvent)
-        .where(InboundEvent.sender == sender, InboundEvent.state == "pending")
+        # A claimed event (a crashed worker's, until its lease runs out) still comes first:
+        # skipping it would answer the sender's later messages before it.
+        .where(InboundEvent.sender == sender, InboundEvent.state.in_(("pending", "processing")))
         .order_by(InboundEvent.id)
         .limit(1)
     )

@@ -1,0 +1,229 @@
+"""The distributed mode as real processes: 3 web processes, 2 Celery workers, 2 scheduler candidates,
+PostgreSQL, and Redis or RabbitMQ. Nothing here is skipped in CI."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from storage.accounts import add_user, ensure_default_org
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import InboundEvent, OutboxMessage, ServiceHealth
+from tests.cluster import Cluster, FakeGraph, free_port, new_cluster_env, text_body, wait_until
+from tests.conftest import PG_ADMIN_URL
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+SENDERS = 50
+PER_SENDER = 40
+PHONE_BASE = 2250700300000
+EN = "Got it, I'll answer in English."
+FR = "Entendu, je vous répondrai en français."
+
+BROKERS = {
+    "redis": "redis://127.0.0.1:6379/{n}",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
+}
+
+
+def _require_broker(name: str, url: str) -> None:
+    """The broker answers; leftovers of an earlier run are purged."""
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=5) as conn:
+            conn.ensure_connection(max_retries=1)
+            for queue in ("chat", "sync", "bulk"):
+                channel = conn.channel()
+                try:
+                    channel.queue_purge(queue)
+                except Exception:  # a queue that does not exist yet has nothing to purge
+                    pass
+                finally:
+                    channel.close()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is required when CI is set and is unreachable: {exc}")
+        pytest.skip(f"{name} unreachable: {exc}")
+
+
+@pytest.fixture(scope="module", params=["redis", "rabbitmq"])
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A whole deployment on a fresh PostgreSQL database and a clean broker."""
+    import psycopg
+
+    broker = request.param
+    broker_url = BROKERS[broker].format(n=11)
+    if broker == "redis":
+        import redis
+
+        client = redis.Redis.from_url(broker_url)
+        client.flushdb()
+        client.close()
+    _require_broker(broker, broker_url)
+    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"courrier_cluster_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required when CI is set: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    db_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(db_url)
+    db = Database(db_url)
+    with db.write() as session:
+        org = ensure_default_org(session, "Cluster")
+        for i in range(SENDERS):
+            add_user(session, org, name=f"Sender {i}", phone=f"+{PHONE_BASE + i}")
+    db.dispose()
+
+    graph = FakeGraph()
+    web_port = free_port()
+    graph.webhook_port = web_port
+    workdir = tmp_path_factory.mktemp(f"cluster-{broker}")
+    c = Cluster(new_cluster_env(db_url, broker_url, graph, web_port), db_url, web_port, graph, workdir)
+    try:
+        c.start("web", "serve", "--workers", "3", "--port", str(web_port))
+        c.start("worker-1", "worker", "--concurrency", "2")
+        c.start("worker-2", "worker", "--concurrency", "2")
+        c.start("scheduler-1", "scheduler")
+        c.start("scheduler-2", "scheduler")
+        wait_until(lambda: c.get("/readyz")[0] == 200 if _port_open(web_port) else False, 60, "the web processes")
+        yield c
+    finally:
+        c.stop_all()
+        graph.close()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _scalar(c: Cluster, query: Any) -> Any:
+    db = Database(c.db_url, pool_size=1)
+    try:
+        with db.session() as session:
+            return session.scalar(query)
+    finally:
+        db.dispose()
+
+
+def _send_conversations(c: Cluster, senders: range, per_sender: int) -> None:
+    """Each sender writes alternately `langue en` / `langue fr`, one message after the other."""
+    errors: list[str] = []
+
+    def run(batch: list[int]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", c.web_port, timeout=30)
+        try:
+            for round_ in range(per_sender):
+                for index in batch:
+                    phone = str(PHONE_BASE + index)
+                    status = c.post(conn, text_body(phone, "langue en" if round_ % 2 == 0 else "langue fr"))
+                    if status != 200:
+                        errors.append(f"{phone}: {status}")
+        finally:
+            conn.close()
+
+    groups = [list(senders)[i::10] for i in range(10)]
+    threads = [threading.Thread(target=run, args=(g,)) for g in groups if g]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_every_message_is_processed_once_and_each_senders_replies_are_in_order(cluster: Cluster) -> None:
+    before = cluster.graph.count()
+    total = SENDERS * PER_SENDER
+    _send_conversations(cluster, range(SENDERS), PER_SENDER)
+    wait_until(lambda: cluster.graph.count() - before >= total, 300, f"{total} replies")
+    by_recipient = cluster.graph.texts_by_recipient()
+    for index in range(SENDERS):
+        replies = by_recipient[str(PHONE_BASE + index)]
+        expected = [EN if i % 2 == 0 else FR for i in range(PER_SENDER)]
+        assert replies[-PER_SENDER:] == expected, f"sender {index}: replies out of order or missing"
+    assert _scalar(cluster, select(func.count()).select_from(InboundEvent).where(InboundEvent.state == "done")) >= total
+    assert _scalar(cluster, select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state != "sent")) == 0
+    assert cluster.graph.count() - before == total  # nothing sent twice
+
+
+def test_status_reports_broker_queues_and_leader(cluster: Cluster) -> None:
+    status, body = cluster.get("/readyz")
+    assert status == 200
+    assert body["broker"] is True
+    assert set(body["queues"]) == {"chat", "sync", "bulk"}
+    assert body["scheduler_leader"]
+
+
+def test_killing_a_worker_mid_task_loses_and_doubles_nothing(cluster: Cluster) -> None:
+    before = cluster.graph.count()
+    senders = range(0, 20)
+    per_sender = 10
+    thread = threading.Thread(target=_send_conversations, args=(cluster, senders, per_sender))
+    thread.start()
+    wait_until(lambda: cluster.graph.count() - before >= 20, 60, "the first replies")
+    cluster.kill("worker-1")  # the worker and its pool processes, mid-flight
+    thread.join()
+    total = len(senders) * per_sender
+    wait_until(lambda: cluster.graph.count() - before >= total, 120, f"{total} replies after the kill")
+    by_recipient = cluster.graph.texts_by_recipient()
+    for index in senders:
+        replies = by_recipient[str(PHONE_BASE + index)][-per_sender:]
+        assert replies == [EN if i % 2 == 0 else FR for i in range(per_sender)], f"sender {index}"
+    assert cluster.graph.count() - before == total
+    cluster.start("worker-1", "worker", "--concurrency", "2")
+
+
+def _leader(c: Cluster) -> str | None:
+    db = Database(c.db_url, pool_size=1)
+    try:
+        with db.session() as session:
+            row = session.get(ServiceHealth, "scheduler_leader")
+            return row.detail if row else None
+    finally:
+        db.dispose()
+
+
+def test_killing_the_scheduler_leader_hands_over_within_30_seconds(cluster: Cluster) -> None:
+    wait_until(lambda: _leader(cluster) is not None, 30, "a scheduler leader")
+    leader = _leader(cluster)
+    assert leader is not None
+    pid = int(leader.rsplit(":", 1)[1])
+    name = next(n for n, p in cluster.processes.items() if n.startswith("scheduler") and p.pid == pid)
+    cluster.kill(name)
+    wait_until(lambda: (_leader(cluster) or "").rsplit(":", 1)[-1] not in ("", str(pid)), 30, "a new leader")
+    # The new leader's sweep keeps the system moving: a message still gets its reply.
+    before = cluster.graph.count()
+    conn = http.client.HTTPConnection("127.0.0.1", cluster.web_port, timeout=10)
+    assert cluster.post(conn, text_body(str(PHONE_BASE), "langue en")) == 200
+    conn.close()
+    wait_until(lambda: cluster.graph.count() > before, 60, "a reply under the new leader")
+    cluster.start(name, "scheduler")
+
+
+def test_one_leader_at_a_time(cluster: Cluster) -> None:
+    db = Database(cluster.db_url, pool_size=1)
+    try:
+        with db.session() as session:
+            holders = session.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1003 AND granted"
+            )).scalar()
+    finally:
+        db.dispose()
+    assert holders == 1
