@@ -123,6 +123,7 @@ class DigestPrefs(Base):
     quiet_start: Mapped[str | None] = mapped_column(String(5))  # "21:00"
     quiet_end: Mapped[str | None] = mapped_column(String(5))  # "07:00"
     more_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # slots before this are not owed
     updated_at: Mapped[datetime | None]
 
 
@@ -153,11 +154,11 @@ def votes_by(session: Session, org_id: int, column: Any) -> dict[str, int]:
 
 def items_between(session: Session, org_id: int, start: datetime, end: datetime,
                   ids: Sequence[int] | None = None) -> list[tuple[TriageRecord, MailMessage]]:
-    """Triaged messages of an organization triaged in [start, end) (or with the given ids), with metadata."""
+    """Triaged messages of an organization triaged in (start, end] (or with the given ids), with metadata."""
     stmt = select(TriageRecord, MailMessage).join(MailMessage, MailMessage.id == TriageRecord.message_id)
     if ids is not None:
         stmt = stmt.where(TriageRecord.org_id == org_id, TriageRecord.id.in_(list(ids)))
     else:
-        stmt = stmt.where(TriageRecord.org_id == org_id, TriageRecord.created_at >= start,
-                          TriageRecord.created_at < end)
-    return [(t, m) for t, m in session.execute(stmt.order_by(TriageRecord.id)).tuples()]
+        stmt = stmt.where(TriageRecord.org_id == org_id, TriageRecord.created_at > start,
+                          TriageRecord.created_at <= end)
+    return [(t, m) for t, m in session.execute(stmt.order_by(TriageRecord.id))]

@@ -184,12 +184,12 @@ def stats_text(t: Translate, rows: Sequence[StatRow], days: int) -> str:
             day = row.day
         counts = " ".join(f"{ICONS[p]} {row.counts.get(p, 0)}" for p in ORDER)
         lines.append(t("digests.stats_row", mailbox=row.mailbox, counts=counts, alerts=row.alerts,
-                       minutes=round(saved_minutes(row.counts))))
+                       minutes=int(saved_minutes(row.counts) + 0.5)))
         for p in ORDER:
             total["counts"][p] += row.counts.get(p, 0)
         total["alerts"] += row.alerts
     lines.append("")
     lines.append(t("digests.stats_total", triaged=sum(total["counts"].values()), alerts=total["alerts"],
-                   minutes=round(saved_minutes(total["counts"]))))
+                   minutes=int(saved_minutes(total["counts"]) + 0.5)))
     lines.append(t("digests.stats_formula"))
     return "\n".join(lines)

@@ -143,7 +143,8 @@ class DigestService:
         prefs = session.get(DigestPrefs, user_id)
         if prefs is None:
             insert_ignore_row(session, DigestPrefs, {"user_id": user_id, "slots": list(DEFAULT_SLOTS),
-                                                     "enabled": True, "more_ids": []}, ["user_id"])
+                                                     "enabled": True, "more_ids": [], "created_at": self.now},
+                              ["user_id"])
             prefs = session.get(DigestPrefs, user_id)
             assert prefs is not None
         return prefs
@@ -398,12 +399,17 @@ class DigestService:
         return self.page(session, user, t("digests.more_title"), items, now, header=False)
 
     def due_slot(self, prefs: DigestPrefs, local: datetime) -> tuple[str, datetime] | None:
-        """The latest slot at or before ``local`` within the grace period: (slot key, local instant)."""
+        """The latest slot at or before ``local`` within the grace period: (slot key, local instant).
+
+        Slots before the preferences existed are not owed: a new user's first digest is the next slot.
+        """
         best: tuple[str, datetime] | None = None
         for value in prefs.slots or []:
             at = parse_hhmm(value)
             for day in (local.date(), local.date() - timedelta(days=1)):
                 instant = datetime.combine(day, at, tzinfo=local.tzinfo)
+                if prefs.created_at is not None and instant < prefs.created_at:
+                    continue
                 if instant <= local and local - instant <= SLOT_GRACE and (best is None or instant > best[1]):
                     best = (f"{day.isoformat()}T{value}", instant)
         return best
@@ -487,7 +493,7 @@ class DigestService:
         """Per day (the user's) and per mailbox: triaged by priority, alerts sent."""
         zone = self.zone(user)
         since = now - timedelta(days=days)
-        boxes = dict(session.execute(select(Mailbox.id, Mailbox.address).where(Mailbox.org_id == user.org_id)).tuples())
+        boxes = {i: a for i, a in session.execute(select(Mailbox.id, Mailbox.address).where(Mailbox.org_id == user.org_id))}
         table: dict[tuple[date, int], StatRow] = {}
 
         def row(when: datetime, box: int) -> StatRow:
@@ -499,14 +505,14 @@ class DigestService:
 
         for created, box, priority in session.execute(
                 select(TriageRecord.created_at, TriageRecord.mailbox_id, TriageRecord.priority)
-                .where(TriageRecord.org_id == user.org_id, TriageRecord.created_at >= since)).tuples():
+                .where(TriageRecord.org_id == user.org_id, TriageRecord.created_at >= since)):
             found = row(created, box)
             found.counts[priority] = found.counts.get(priority, 0) + 1
         for queued, box in session.execute(
                 select(TriageAlert.queued_at, TriageRecord.mailbox_id)
                 .join(TriageRecord, TriageRecord.id == TriageAlert.triage_id)
                 .where(TriageAlert.org_id == user.org_id, TriageAlert.queued_at.is_not(None),
-                       TriageAlert.queued_at >= since)).tuples():
+                       TriageAlert.queued_at >= since)):
             if queued is None:
                 continue
             found = row(queued, box)
