@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SLOTS = ("08:00", "17:00")
 INITIAL_ALERT_HOURS = 24
 INITIAL_ALERT_CAP = 3
-SLOT_GRACE = timedelta(hours=12)  # a slot missed by more than this (server down) is skipped
+SLOT_GRACE = timedelta(hours=24)  # a slot held by quiet hours or a stopped server is still owed this long
 WINDOW = timedelta(hours=24)
 FIRST_DIGEST_SPAN = timedelta(hours=24)
 MAX_DIGEST_SPAN = timedelta(days=7)
@@ -184,7 +184,7 @@ class DigestService:
         """Classify one parsed message in its organization's current context."""
         with self.services.db.session() as session:
             context = self.context_for(session, org_id)
-        return self.services.get(Classifier).classify(parsed, context)
+        return self.services.get(Classifier).classify(parsed, context)  # type: ignore[type-abstract]
 
     # ------------------------------------------------------------ new mail
 
@@ -299,8 +299,7 @@ class DigestService:
         kind, _, ident = base.partition(":")
         if not ident.isdigit():
             return
-        model: type[TriageAlert] | type[Digest] = TriageAlert if kind == "alert" else Digest
-        found = session.get(model, int(ident))
+        found = session.get(TriageAlert, int(ident)) if kind == "alert" else session.get(Digest, int(ident))
         teaser = found.teaser if found is not None else ""
         recipient = Recipient(row.recipient_phone, row.recipient_user_id)
         message = Template(template, self.services.settings.whatsapp_template_language, (teaser,))
