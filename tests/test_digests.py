@@ -327,6 +327,8 @@ def test_quiet_hours_hold_non_critical_alerts_and_digests_but_not_critical_ones(
     assert "VIP" in say(h, "vip ajouter compta@fournisseur.fr")
     assert "⏰ Résumé programmé à 8h et 18h" in say(h, "résumé à 8h et 18h")
     h.services.get(DigestService).tick()
+    h.clock.set(paris(20, 18))
+    assert h.services.get(DigestService).tick() == 0  # the 18:00 slot: nothing to say, nothing sent
 
     h.clock.set(paris(20, 22))
     touch(h, user.id)
