@@ -414,3 +414,25 @@ def test_digest_text_is_in_english_for_english_users(h: Harness, account: Accoun
     assert "Digest scheduled at 08:00 and 18:30" in say(h, "digest at 8am and 6:30pm")
     assert "Quiet from 21:00 to 07:00" in say(h, "quiet 9pm-7am")
     assert isinstance(sent_to_user(h)[-1].message, Text)
+
+
+def test_two_processes_triage_alert_and_digest_once(make_harness: Any, h: Harness, account: Account,
+                                                    dovecot: Dovecot) -> None:
+    user, box_id = _setup(h, account)
+    other = make_harness(build={"mail_connectors": connectors_for(dovecot=dovecot, clock=h.clock)},
+                         whatsapp_digest_template="courrier_digest", timezone="Europe/Paris")
+    recorder: list[NewMail] = []
+    h.services.get(MailboxService).subscribe(recorder.append)
+    account.append([critical_email(1), important_email(2)])
+    sync(h, box_id)
+    for event in recorder:  # the second process sees the same new mail
+        other.services.get(DigestService).on_new_mail(event)
+    h.services.get(DigestService).tick()
+    h.clock.set(paris(20, 17))
+    touch(h, user.id)
+    assert h.services.get(DigestService).tick() + other.services.get(DigestService).tick() == 1
+    h.drain()
+    other.drain()
+    assert len(triage_rows(h)) == 2
+    assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
+    assert len([s for s in sent_to_user(h) if s.text.startswith("📬")]) == 1
