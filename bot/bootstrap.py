@@ -16,6 +16,7 @@ from bot.router import CommandTable, Dispatcher, Router
 from bot.services import JobSpec, Services
 from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
+from handlers import digests as digests_feature
 from handlers import quotes as quotes_feature
 from handlers.account import answer_stranger
 from handlers.invitations.lookups import ClientDirectory, QuoteLookup
@@ -133,6 +134,7 @@ def build_services(
         services.provide(mail_directory, as_type=MailSenderDirectory)
     quotes_feature.install(services, pdf_renderer or WeasyPrintRenderer())
     services.provide(classifier or build_classifier(settings), as_type=Classifier)
+    digests_feature.install(services)
     return services
 
 

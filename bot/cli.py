@@ -163,6 +163,8 @@ def demo(
             typer.echo(f"Generated a local encryption key in {DEMO_KEY_FILE} (mode 0600).")
         overrides["secret_keys_file"] = DEMO_KEY_FILE
     overrides["public_url"] = base.public_url if "COURRIER_PUBLIC_URL" in os.environ else f"http://127.0.0.1:{port}"
+    # The sandbox enforces the 24-hour window: outside it, digests and alerts show as this template's teaser.
+    overrides["whatsapp_digest_template"] = base.whatsapp_digest_template or "courrier_digest"
     settings = settings_or_exit(**overrides)
     configure_logging(settings.log_level)
     with services_for(settings) as services:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bot.router import Router
-from handlers import account, help, invitations, mailboxes, quotes
+from handlers import account, digests, help, invitations, mailboxes, quotes
 from handlers.invitations import web as invitations_web
 from handlers.mailboxes import web as mailboxes_web
 
@@ -15,6 +15,7 @@ ROUTERS: list[Router] = [
     invitations.router,
     mailboxes.router,
     quotes.router,
+    digests.router,
 ]
 
 # HTTP routes of features (link pages, APIs, signup), included by the app factory.

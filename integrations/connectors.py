@@ -11,12 +11,14 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from integrations.google import GmailApi, GmailMail, GmailSource, GoogleConfig, GoogleOAuth
 from integrations.imap import ImapMail, ImapSettings, ImapSource, SmtpSettings, check_login
 from integrations.mail import MailSender
 from integrations.mailbox import MailSource
+from integrations.maildir import MaildirCannotSend, MaildirSource
 from integrations.microsoft import GraphApi, GraphMail, GraphSource, MicrosoftConfig, MicrosoftOAuth
 
 CredentialsCallback = Callable[[dict[str, Any]], None]
@@ -26,7 +28,7 @@ CredentialsCallback = Callable[[dict[str, Any]], None]
 class MailboxAccess:
     """Everything needed to reach one mailbox (built by the service from the stored row)."""
 
-    provider: str  # gmail | outlook | imap
+    provider: str  # gmail | outlook | imap | maildir
     address: str
     credentials: Mapping[str, Any] = field(repr=False)
     username: str | None = None
@@ -103,6 +105,8 @@ class MailConnectors:
             return GraphSource(access.address, GraphApi(self.microsoft, access.credentials), self.microsoft.graph_url)
         if access.provider == "imap":
             return ImapSource(access.address, self.imap_settings(access), limit=self.sync_limit)
+        if access.provider == "maildir":
+            return MaildirSource(access.address, Path(str(access.credentials.get("path", ""))), limit=self.sync_limit)
         raise ValueError(f"unknown provider {access.provider!r}")
 
     def sender(self, access: MailboxAccess, on_refresh: CredentialsCallback | None = None) -> MailSender:
@@ -114,4 +118,6 @@ class MailConnectors:
                              self.microsoft.graph_url, self.clock, on_refresh)
         if access.provider == "imap":
             return ImapMail(access.address, self.smtp_settings(access), self.imap_settings(access), self.clock)
+        if access.provider == "maildir":
+            return MaildirCannotSend(access.address)
         raise ValueError(f"unknown provider {access.provider!r}")

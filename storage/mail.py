@@ -25,7 +25,7 @@ from storage.secretbox import encrypted_column_info
 CREDENTIALS_PURPOSE = "mailboxes.credentials"
 OAUTH_FLOW_PURPOSE = "mailbox_oauth_states.flow"
 
-PROVIDERS = ("gmail", "outlook", "imap")
+PROVIDERS = ("gmail", "outlook", "imap", "maildir")
 STATUSES = ("active", "error", "needs_relink", "disabled")
 SYNC_RESULTS = ("success", "error", "partial")
 
@@ -40,7 +40,7 @@ class Mailbox(Base):
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
-    provider: Mapped[str] = mapped_column(String(16))  # gmail | outlook | imap
+    provider: Mapped[str] = mapped_column(String(16))  # gmail | outlook | imap | maildir
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str] = mapped_column(String(320))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -20,7 +20,7 @@ PROVIDER_WORDS = {
     "live": "outlook", "imap": "imap", "autre": "imap", "other": "imap", "orange": "imap", "ovh": "imap",
     "ionos": "imap", "yahoo": "imap",
 }
-PROVIDER_NAMES = {"gmail": "Gmail", "outlook": "Outlook", "imap": "IMAP"}
+PROVIDER_NAMES = {"gmail": "Gmail", "outlook": "Outlook", "imap": "IMAP", "maildir": "Maildir"}
 
 
 @router.command(
