@@ -86,9 +86,12 @@ class FakeGraph:
         finally:
             conn.close()
 
-    def count(self) -> int:
+    def count(self, recipients: set[str] | None = None) -> int:
+        """Sends so far, to anyone or to the given recipients only."""
         with self.lock:
-            return len(self.sends)
+            if recipients is None:
+                return len(self.sends)
+            return sum(1 for send in self.sends if (send.get("to") or send.get("recipient")) in recipients)
 
     def texts_by_recipient(self) -> dict[str, list[str]]:
         """Visible texts in arrival order, per recipient (phone digits or user id)."""

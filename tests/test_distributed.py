@@ -3,12 +3,18 @@ PostgreSQL, and Redis or RabbitMQ. Nothing here is skipped in CI."""
 
 from __future__ import annotations
 
+import base64
 import http.client
+import json
 import os
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
@@ -27,6 +33,11 @@ PER_SENDER = 40
 PHONE_BASE = 2250700300000
 EN = "Got it, I'll answer in English."
 FR = "Entendu, je vous répondrai en français."
+
+CHAT = {str(PHONE_BASE + i) for i in range(SENDERS)}
+DIGEST_USERS = 5
+DIGEST_PHONE_BASE = 2250700900000
+DIGEST_ZONE = "Europe/Paris"
 
 BROKERS = {
     "redis": "redis://127.0.0.1:6379/{n}",
@@ -80,18 +91,21 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         pytest.skip(f"PostgreSQL unreachable: {exc}")
     db_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     upgrade(db_url)
+    graph = FakeGraph()
+    web_port = free_port()
+    graph.webhook_port = web_port
+    workdir = tmp_path_factory.mktemp(f"cluster-{broker}")
+    env = new_cluster_env(db_url, broker_url, graph, web_port)
+    env["COURRIER_WHATSAPP_DIGEST_TEMPLATE"] = "courrier_digest"
     db = Database(db_url)
     with db.write() as session:
         org = ensure_default_org(session, "Cluster")
         for i in range(SENDERS):
             add_user(session, org, name=f"Sender {i}", phone=f"+{PHONE_BASE + i}")
     db.dispose()
-
-    graph = FakeGraph()
-    web_port = free_port()
-    graph.webhook_port = web_port
-    workdir = tmp_path_factory.mktemp(f"cluster-{broker}")
-    c = Cluster(new_cluster_env(db_url, broker_url, graph, web_port), db_url, web_port, graph, workdir)
+    slot = _prepare_digest_org(db_url, env["COURRIER_SECRET_KEYS"], workdir / "Maildir")
+    c = Cluster(env, db_url, web_port, graph, workdir)
+    c.digest_slot = slot  # type: ignore[attr-defined]
     try:
         c.start("web", "serve", "--workers", "3", "--port", str(web_port))
         c.start("worker-1", "worker", "--concurrency", "2")
@@ -105,6 +119,47 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         graph.close()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _prepare_digest_org(db_url: str, key: str, maildir: Path) -> datetime:
+    """A second organization with a Maildir mailbox of three newsletters and five users whose digest
+    slot falls a few minutes into the run; returns the slot (UTC)."""
+    from handlers.mailboxes.service import CREDENTIALS_PURPOSE
+    from storage.accounts import create_org
+    from storage.mail import Mailbox
+    from storage.secretbox import SecretBox
+    from storage.triage import DigestPrefs
+
+    now = datetime.now(UTC)
+    for name in ("tmp", "new", "cur"):
+        (maildir / name).mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        raw = (f"From: Outils <news@outil{i}.test>\r\nTo: equipe@digest.test\r\n"
+               f"Subject: Lettre d'information n{i}\r\nDate: {format_datetime(now - timedelta(hours=1 + i))}\r\n"
+               f"Message-ID: <digest-{i}-{uuid.uuid4().hex}@outil{i}.test>\r\n"
+               "List-Unsubscribe: <mailto:unsubscribe@outil.test>\r\nPrecedence: bulk\r\n"
+               "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+               "Bonjour, voici les nouveautés du mois pour les utilisateurs de notre outil.\r\n").encode()
+        (maildir / "cur" / f"{int(now.timestamp())}.digest{i}.cluster:2,S").write_bytes(raw)
+    local = now.astimezone(ZoneInfo(DIGEST_ZONE))
+    slot_local = (local + timedelta(minutes=2)).replace(second=0, microsecond=0)
+    box = SecretBox([base64.b64decode(key)])
+    db = Database(db_url)
+    with db.write() as session:
+        org = create_org(session, "Digest Cluster", "digest-cluster")
+        users = [add_user(session, org, name=f"Digest {i}", phone=f"+{DIGEST_PHONE_BASE + i}")
+                 for i in range(DIGEST_USERS)]
+        session.flush()
+        for user in users:
+            user.timezone = DIGEST_ZONE
+            session.add(DigestPrefs(user_id=user.id, slots=[slot_local.strftime("%H:%M")], enabled=True,
+                                    more_ids=[], created_at=now - timedelta(hours=1)))
+        session.add(Mailbox(org_id=org.id, provider="maildir", name="Cluster", address="equipe@digest.test",
+                            credentials=box.seal(json.dumps({"path": str(maildir)}), CREDENTIALS_PURPOSE),
+                            folders=["INBOX"], cursor={}, is_default=True, status="active", enabled=True,
+                            failures=0, initial_sync_done=False, sync_interval_minutes=1))
+    db.dispose()
+    return slot_local.astimezone(UTC)
 
 
 def _port_open(port: int) -> bool:
@@ -149,10 +204,10 @@ def _send_conversations(c: Cluster, senders: range, per_sender: int) -> None:
 
 
 def test_every_message_is_processed_once_and_each_senders_replies_are_in_order(cluster: Cluster) -> None:
-    before = cluster.graph.count()
+    before = cluster.graph.count(CHAT)
     total = SENDERS * PER_SENDER
     _send_conversations(cluster, range(SENDERS), PER_SENDER)
-    wait_until(lambda: cluster.graph.count() - before >= total, 300, f"{total} replies")
+    wait_until(lambda: cluster.graph.count(CHAT) - before >= total, 300, f"{total} replies")
     by_recipient = cluster.graph.texts_by_recipient()
     for index in range(SENDERS):
         replies = by_recipient[str(PHONE_BASE + index)]
@@ -160,7 +215,7 @@ def test_every_message_is_processed_once_and_each_senders_replies_are_in_order(c
         assert replies[-PER_SENDER:] == expected, f"sender {index}: replies out of order or missing"
     assert _scalar(cluster, select(func.count()).select_from(InboundEvent).where(InboundEvent.state == "done")) >= total
     assert _scalar(cluster, select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state != "sent")) == 0
-    assert cluster.graph.count() - before == total  # nothing sent twice
+    assert cluster.graph.count(CHAT) - before == total  # nothing sent twice
 
 
 def test_status_reports_broker_queues_and_leader(cluster: Cluster) -> None:
@@ -172,21 +227,21 @@ def test_status_reports_broker_queues_and_leader(cluster: Cluster) -> None:
 
 
 def test_killing_a_worker_mid_task_loses_and_doubles_nothing(cluster: Cluster) -> None:
-    before = cluster.graph.count()
+    before = cluster.graph.count(CHAT)
     senders = range(0, 20)
     per_sender = 10
     thread = threading.Thread(target=_send_conversations, args=(cluster, senders, per_sender))
     thread.start()
-    wait_until(lambda: cluster.graph.count() - before >= 20, 60, "the first replies")
+    wait_until(lambda: cluster.graph.count(CHAT) - before >= 20, 60, "the first replies")
     cluster.kill("worker-1")  # the worker and its pool processes, mid-flight
     thread.join()
     total = len(senders) * per_sender
-    wait_until(lambda: cluster.graph.count() - before >= total, 120, f"{total} replies after the kill")
+    wait_until(lambda: cluster.graph.count(CHAT) - before >= total, 120, f"{total} replies after the kill")
     by_recipient = cluster.graph.texts_by_recipient()
     for index in senders:
         replies = by_recipient[str(PHONE_BASE + index)][-per_sender:]
         assert replies == [EN if i % 2 == 0 else FR for i in range(per_sender)], f"sender {index}"
-    assert cluster.graph.count() - before == total
+    assert cluster.graph.count(CHAT) - before == total
     cluster.start("worker-1", "worker", "--concurrency", "2")
 
 
@@ -209,11 +264,11 @@ def test_killing_the_scheduler_leader_hands_over_within_30_seconds(cluster: Clus
     cluster.kill(name)
     wait_until(lambda: (_leader(cluster) or "").rsplit(":", 1)[-1] not in ("", str(pid)), 30, "a new leader")
     # The new leader's sweep keeps the system moving: a message still gets its reply.
-    before = cluster.graph.count()
+    before = cluster.graph.count(CHAT)
     conn = http.client.HTTPConnection("127.0.0.1", cluster.web_port, timeout=10)
     assert cluster.post(conn, text_body(str(PHONE_BASE), "langue en")) == 200
     conn.close()
-    wait_until(lambda: cluster.graph.count() > before, 60, "a reply under the new leader")
+    wait_until(lambda: cluster.graph.count(CHAT) > before, 60, "a reply under the new leader")
     cluster.start(name, "scheduler")
 
 
@@ -227,3 +282,30 @@ def test_one_leader_at_a_time(cluster: Cluster) -> None:
     finally:
         db.dispose()
     assert holders == 1
+
+
+def test_digests_due_in_the_run_go_out_once_per_user_across_a_leader_kill(cluster: Cluster) -> None:
+    """The digest slot falls during the run; the scheduler leader is killed just before it."""
+    slot: datetime = cluster.digest_slot  # type: ignore[attr-defined]
+    users = {str(DIGEST_PHONE_BASE + i) for i in range(DIGEST_USERS)}
+    lead_time = (slot - datetime.now(UTC)).total_seconds() - 10
+    if lead_time > 0:
+        threading.Event().wait(lead_time)
+    leader = _leader(cluster)
+    if leader is not None and datetime.now(UTC) < slot:
+        pid = int(leader.rsplit(":", 1)[1])
+        name = next((n for n, p in cluster.processes.items() if n.startswith("scheduler") and p.pid == pid), None)
+        if name is not None:
+            cluster.kill(name)
+            cluster.start(name, "scheduler")
+    wait_until(lambda: cluster.graph.count(users) >= DIGEST_USERS, 240, "one digest per user")
+    # Give every scheduler a further tick (60 s) to send anything twice.
+    threading.Event().wait(65)
+    from storage.triage import Digest
+
+    assert cluster.graph.count(users) == DIGEST_USERS
+    sends = [s for s in cluster.graph.sends if s.get("to") in users]
+    assert {s["to"] for s in sends} == users
+    assert all(s.get("type") == "template" and s["template"]["name"] == "courrier_digest" for s in sends)
+    assert _scalar(cluster, select(func.count()).select_from(Digest).where(Digest.items == 3)) == DIGEST_USERS
+    assert _scalar(cluster, select(func.count(func.distinct(Digest.user_id))).select_from(Digest)) == DIGEST_USERS
