@@ -1,0 +1,348 @@
+"""Sends one batch's outbox rows, exactly once, within the mailbox's limits; pure of any web or chat concern.
+
+The runner holds the batch's lease (renewed with every row) so only one process sends it. Each
+row is claimed (pending → sending) in its own committed transaction before anything leaves, and
+settled (sent / failed) in another one right after. A row found in 'sending' by a later runner,
+or whose send failed ambiguously (the request went out, no answer came back), is ``uncertain``:
+its Message-ID is looked up in the mailbox's sent mail before it is sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from handlers.invoices.ratelimit import RateLimiter, RetryPolicy
+from integrations.mail import (
+    AmbiguousSendError,
+    MailAttachment,
+    MailAuthError,
+    MailError,
+    MailRateLimited,
+    MailSender,
+    OutgoingEmail,
+    PermanentSendError,
+)
+from storage.db import Database
+from storage.invoices import (
+    InvoiceBatch,
+    InvoiceEmail,
+    claim_email,
+    counts,
+    next_pending,
+    release,
+    renew,
+    take_batch,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(seconds=60)
+
+
+class Timer(Protocol):
+    """The runner's notion of time: tests pass one whose ``sleep`` moves a fake clock."""
+
+    def now(self) -> datetime:
+        """The current instant (aware, UTC)."""
+        ...
+
+    def sleep(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait; False when ``stop`` was set meanwhile."""
+        ...
+
+
+class RealTimer:
+    """Wall-clock time; sleeping wakes early when the runner is asked to stop."""
+
+    def now(self) -> datetime:
+        """The current instant."""
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait up to ``seconds``; False when stopped."""
+        return not stop.wait(max(0.0, seconds))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running batch stands."""
+
+    batch_id: int
+    total: int
+    sent: int
+    failed: int
+    skipped: int
+    elapsed: float  # seconds of sending, pauses excluded
+
+    @property
+    def done(self) -> int:
+        """Rows settled."""
+        return self.sent + self.failed + self.skipped
+
+    @property
+    def rate(self) -> float:
+        """Emails sent per second."""
+        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate."""
+        left = self.total - self.done
+        if left <= 0:
+            return 0.0
+        rate = self.done / self.elapsed if self.elapsed > 0 else 0.0
+        return left / rate if rate > 0 else None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended: done, paused (daily cap or authorization), stopped, busy (another runner), lost."""
+
+    kind: str
+    progress: Progress | None = None
+    until: datetime | None = None
+
+
+def format_eta(seconds: float | None) -> str:
+    """``1h02m``, ``3m20s``, ``45s`` or ``?``."""
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+class BatchRunner:
+    """Runs one batch to its end, a pause, or a stop."""
+
+    def __init__(
+        self,
+        db: Database,
+        batch_id: int,
+        sender: MailSender,
+        limiter: RateLimiter,
+        *,
+        timer: Timer | None = None,
+        policy: RetryPolicy | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+        stop: threading.Event | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        rng: random.Random | None = None,
+        from_name: str | None = None,
+        log_every: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.batch_id = batch_id
+        self.sender = sender
+        self.limiter = limiter
+        self.timer = timer or RealTimer()
+        self.policy = policy or RetryPolicy()
+        self.lease = lease
+        self.stop = stop or threading.Event()
+        self.on_progress = on_progress
+        self.rng = rng or random.Random()
+        self.from_name = from_name
+        self.token = uuid.uuid4().hex
+        self.log_every = log_every
+        self._counts: dict[str, int] = {}
+        self._total = 0
+        self._previous_seconds = 0.0
+        self._started = 0.0
+        self._last_log = 0.0
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _elapsed(self) -> float:
+        return self._previous_seconds + (time.monotonic() - self._started)
+
+    def progress(self) -> Progress:
+        """The current figures."""
+        c = self._counts
+        return Progress(self.batch_id, self._total, c.get("sent", 0), c.get("failed", 0), c.get("skipped", 0),
+                        self._elapsed())
+
+    def _tick(self, state: str) -> None:
+        self._counts[state] = self._counts.get(state, 0) + 1
+        progress = self.progress()
+        if self.on_progress is not None:
+            self.on_progress(progress)
+        now = time.monotonic()
+        if now - self._last_log >= self.log_every or progress.done == progress.total:
+            self._last_log = now
+            log.info("invoices: batch %s: %d/%d settled (%d failed), %.1f emails/s, about %s left",
+                     self.batch_id, progress.done, progress.total, progress.failed, progress.rate,
+                     format_eta(progress.eta))
+
+    def _settle(self, row_id: int, state: str, **values: Any) -> None:
+        now = self.timer.now()
+        with self.db.write() as session:
+            row = session.get(InvoiceEmail, row_id)
+            assert row is not None
+            row.state = state
+            row.updated_at = now
+            for key, value in values.items():
+                setattr(row, key, value)
+            if state == "sent":
+                row.sent_at = now
+        if state in ("sent", "failed", "skipped"):
+            self._tick(state)
+
+    def _note(self, row_id: int, **values: Any) -> None:
+        with self.db.write() as session:
+            row = session.get(InvoiceEmail, row_id)
+            assert row is not None
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    def _release(self, **values: Any) -> None:
+        with self.db.write() as session:
+            release(session, self.batch_id, self.token, active_seconds=self._elapsed(), **values)
+
+    # ------------------------------------------------------------ the run
+
+    def run(self) -> RunOutcome:
+        """Send every pending row; returns how the run ended."""
+        now = self.timer.now()
+        with self.db.write() as session:
+            if not take_batch(session, self.batch_id, self.token, now, self.lease):
+                return RunOutcome("busy")
+            batch = session.get(InvoiceBatch, self.batch_id)
+            assert batch is not None
+            batch.started_at = batch.started_at or now
+            self._previous_seconds = float(batch.active_seconds or 0.0)
+            self._total = batch.total
+            self._counts = counts(session, self.batch_id)
+        self._started = time.monotonic()
+        opened = getattr(self.sender, "keep_open", None)
+        if callable(opened):
+            opened()
+        try:
+            return self._loop()
+        except BaseException:
+            # Leave the lease to expire: a row may be in 'sending', the next runner settles it.
+            log.exception("invoices: batch %s: runner crashed", self.batch_id)
+            raise
+        finally:
+            closer = getattr(self.sender, "close", None)
+            if callable(closer):
+                closer()
+
+    def _loop(self) -> RunOutcome:
+        last_id = 0
+        while True:
+            if self.stop.is_set():
+                self._release(status="confirmed")
+                return RunOutcome("stopped", self.progress())
+            now = self.timer.now()
+            with self.db.write() as session:
+                if not renew(session, self.batch_id, self.token, now, self.lease):
+                    return RunOutcome("lost", self.progress())
+                row = next_pending(session, self.batch_id, last_id) or next_pending(session, self.batch_id)
+                if row is None:
+                    break
+                if not claim_email(session, row.id, now):
+                    continue
+                session.refresh(row)
+                snapshot = (row.id, dict(row.recipients), dict(row.fields), row.pdf_path, row.message_id,
+                            row.uncertain, row.attempts)
+            last_id = snapshot[0]
+            outcome = self._send_row(*snapshot)
+            if outcome is not None:
+                return outcome
+        self._release(status="done", finished_at=self.timer.now())
+        return RunOutcome("done", self.progress())
+
+    def _email(self, recipients: dict[str, Any], fields: dict[str, Any], pdf_path: str,
+               message_id: str) -> OutgoingEmail:
+        path = Path(pdf_path)
+        data = path.read_bytes()
+        return OutgoingEmail(
+            to=tuple(recipients.get("to", [])), cc=tuple(recipients.get("cc", [])),
+            subject=str(fields.get("_subject", "")), text=str(fields.get("_body", "")),
+            attachments=(MailAttachment(path.name, "application/pdf", data),), message_id=message_id,
+            from_name=self.from_name,
+        )
+
+    def _pause(self, row_id: int, uncertain: bool, reason: str, until: datetime | None) -> RunOutcome:
+        self._note(row_id, state="pending", uncertain=uncertain)
+        self._release(status="paused", paused_until=until, pause_reason=reason)
+        log.info("invoices: batch %s paused (%s) until %s", self.batch_id, reason, until.isoformat() if until else "-")
+        return RunOutcome("paused", self.progress(), until)
+
+    def _send_row(self, row_id: int, recipients: dict[str, Any], fields: dict[str, Any], pdf_path: str,
+                  message_id: str, uncertain: bool, attempts: int) -> RunOutcome | None:
+        try:
+            email = self._email(recipients, fields, pdf_path, message_id)
+        except OSError as exc:
+            self._settle(row_id, "failed", error=f"attachment unreadable: {type(exc).__name__}")
+            return None
+        count = len(email.recipients)
+        retry = 0
+        error = ""
+        while True:
+            if self.stop.is_set():
+                self._note(row_id, state="pending", uncertain=uncertain)
+                self._release(status="confirmed")
+                return RunOutcome("stopped", self.progress())
+            retry_after: float | None = None
+            try:
+                if uncertain and self.sender.find_sent(message_id):
+                    log.info("invoices: batch %s row %s was already sent (found by Message-ID)", self.batch_id, row_id)
+                    self._settle(row_id, "sent", uncertain=False, error=None)
+                    return None
+                if uncertain:
+                    self._note(row_id, uncertain=False)
+                    uncertain = False
+                wait = self.limiter.check(self.timer.now(), count)
+                if wait is not None:
+                    if wait.daily:
+                        return self._pause(row_id, uncertain, "daily_cap", wait.until)
+                    if not self.timer.sleep(wait.seconds, self.stop):
+                        continue
+                    continue
+                self.limiter.record(self.timer.now(), count)
+                receipt = self.sender.send(email)
+                self._settle(row_id, "sent", provider_id=receipt.provider_id, uncertain=False, error=None)
+                return None
+            except PermanentSendError as exc:
+                self._settle(row_id, "failed", error=str(exc)[:500])
+                return None
+            except MailAuthError as exc:
+                log.warning("invoices: batch %s: the mailbox refused the authorization: %s", self.batch_id,
+                            type(exc).__name__)
+                return self._pause(row_id, uncertain, "auth", None)
+            except MailRateLimited as exc:
+                retry_after = exc.retry_after
+                error = str(exc)
+            except AmbiguousSendError as exc:
+                uncertain = True
+                self._note(row_id, uncertain=True)
+                error = str(exc)
+            except MailError as exc:
+                error = str(exc)
+            retry += 1
+            if retry > self.policy.retries:
+                state_error = f"gave up after {retry} attempts: {error}"[:500]
+                if uncertain:
+                    state_error = "outcome unknown (may have been sent): " + state_error
+                self._settle(row_id, "failed", error=state_error[:500])
+                return None
+            delay = self.policy.delay(retry, retry_after, self.rng)
+            if retry_after is not None:
+                self.limiter.hold(self.timer.now() + timedelta(seconds=delay))
+            log.info("invoices: batch %s row %s: retry %d in %.1fs (%s)", self.batch_id, row_id, retry, delay,
+                     error.split(":")[0][:60])
+            self._note(row_id, attempts=attempts + retry, error=error[:500])
+            self.timer.sleep(delay, self.stop)
