@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bot.router import Router
-from handlers import account, help, invitations, mailboxes, quotes
+from handlers import account, help, invitations, invoices, mailboxes, quotes
 from handlers.invitations import web as invitations_web
 from handlers.mailboxes import web as mailboxes_web
 
@@ -15,6 +15,7 @@ ROUTERS: list[Router] = [
     invitations.router,
     mailboxes.router,
     quotes.router,
+    invoices.router,
 ]
 
 # HTTP routes of features (link pages, APIs, signup), included by the app factory.
@@ -22,4 +23,5 @@ WEB_ROUTERS: list[APIRouter] = [
     invitations_web.router,
     mailboxes_web.router,
     quotes.web_router,
+    invoices.web_router,
 ]
