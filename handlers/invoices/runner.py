@@ -46,6 +46,7 @@ from storage.invoices import (
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=60)
+THROTTLE_RETRIES = 20  # 429s a row may wait out before it counts as failed
 
 
 class Timer(Protocol):
@@ -289,7 +290,7 @@ class BatchRunner:
             self._settle(row_id, "failed", error=f"attachment unreadable: {type(exc).__name__}")
             return None
         count = len(email.recipients)
-        retry = 0
+        retry = throttled = 0
         error = ""
         while True:
             if self.stop.is_set():
@@ -324,8 +325,16 @@ class BatchRunner:
                             type(exc).__name__)
                 return self._pause(row_id, uncertain, "auth", None)
             except MailRateLimited as exc:
+                # The mailbox is over its quota, not this email at fault: wait as asked, within a bound.
                 retry_after = exc.retry_after
                 error = str(exc)
+                throttled += 1
+                if throttled <= THROTTLE_RETRIES:
+                    delay = self.policy.delay(min(throttled, self.policy.retries), retry_after, self.rng)
+                    self.limiter.hold(self.timer.now() + timedelta(seconds=delay))
+                    log.info("invoices: batch %s: provider rate limit, waiting %.1fs", self.batch_id, delay)
+                    self.timer.sleep(delay, self.stop)
+                    continue
             except AmbiguousSendError as exc:
                 uncertain = True
                 self._note(row_id, uncertain=True)
