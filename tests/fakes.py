@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from integrations.mail import MailError, OutgoingEmail, SentReceipt
-from integrations.whatsapp import AmbiguousSend, OutgoingMessage, Recipient, Template, WhatsAppSendError, WindowClosed
+from integrations.whatsapp import (
+    AmbiguousSend,
+    OutgoingMessage,
+    Recipient,
+    Template,
+    WhatsAppSendError,
+    WindowClosed,
+)
 
 
 class FakeClock:

@@ -97,7 +97,7 @@ def test_upload_confirm_in_chat_progress_and_report(h: Harness, directory: Direc
     assert detail["sent"] == 10 and all(r["status"] == "sent" for r in detail["rows"])
     # The same upload again is recognised, not made into a second batch.
     again = upload(h, token, folder, subject="Facture {{ invoice_number }} — {{ name }}")
-    assert again.status_code == 201  # a fresh upload folder: a new batch (uploads are distinct files)
+    assert again.status_code == 409 and again.json()["existing_batch"] == batch_id
 
 
 def test_nothing_ready_and_cancel(h: Harness, tmp_path: Path) -> None:

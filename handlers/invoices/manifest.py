@@ -177,9 +177,14 @@ def load(folder: Path, *, provider: str = "imap", subject: str | None = None, bo
         result.problems.append(Problem(0, "invoices.problem.no_manifest", {"folder": folder.name}))
         return result
     check(result, data, provider)
+    # The same manifest, templates and PDF contents make the same batch, wherever the folder is:
+    # a second upload or a copied folder is recognised instead of being sent again.
     digest = hashlib.sha256()
-    for part in (data, subject.encode(), body.encode(), str(folder).encode()):
+    for part in (data, subject.encode(), body.encode()):
         digest.update(hashlib.sha256(part).digest())
+    for row in result.rows:
+        with row.pdf.open("rb") as fh:
+            digest.update(hashlib.file_digest(fh, "sha256").digest())
     result.fingerprint = digest.hexdigest()
     return result
 
