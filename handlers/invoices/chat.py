@@ -64,8 +64,12 @@ def confirm(ctx: Ctx) -> HandlerReturn:
     service = _service(ctx)
     batch_id_value = batch.id
     ctx.session.flush()
+
+    def start() -> None:
+        service.start(batch_id_value)
+
     # Start once this transaction has committed: the runner reads the confirmed row.
-    after_commit(ctx.session, lambda: service.start(batch_id_value))
+    after_commit(ctx.session, start)
     return Result([Text(ctx.t("invoices.chat.started", batch=batch.id, total=batch.total))])
 
 

@@ -62,10 +62,10 @@ def limits_for(provider: str, address: str = "", overrides: dict[str, float | in
     for name, value in overrides.items():
         if name in values and value is not None:
             values[name] = value
-    return Limits(float(values["units_per_minute"] or 1), float(values["units_per_message"] or 1),  # type: ignore[arg-type]
-                  int(values["daily_messages"]) if values["daily_messages"] else None,  # type: ignore[arg-type]
-                  int(values["daily_recipients"]) if values["daily_recipients"] else None,  # type: ignore[arg-type]
-                  float(values["window"] or 60.0))  # type: ignore[arg-type]
+    return Limits(float(values["units_per_minute"] or 1), float(values["units_per_message"] or 1),
+                  int(values["daily_messages"]) if values["daily_messages"] else None,
+                  int(values["daily_recipients"]) if values["daily_recipients"] else None,
+                  float(values["window"] or 60.0))
 
 
 @dataclass(frozen=True)
@@ -197,8 +197,9 @@ class RetryPolicy:
 
     def delay(self, retry: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Seconds before retry number ``retry`` (1-based)."""
-        ceiling = min(self.cap, self.base * 2 ** (retry - 1))
-        jittered = ceiling * (0.5 + 0.5 * (rng or random).random())
+        ceiling = min(self.cap, self.base * 2.0 ** (retry - 1))
+        draw: float = (rng or random.Random()).random()
+        jittered = ceiling * (0.5 + 0.5 * draw)
         if retry_after is not None and retry_after > 0:
             return max(retry_after, jittered)
         return jittered

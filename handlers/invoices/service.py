@@ -236,7 +236,7 @@ class InvoiceService:
             self._notify_outcome(batch_id, outcome)
         except Exception as exc:
             log.warning("invoices: batch %s could not run: %s", batch_id, type(exc).__name__)
-            self._notify(batch_id, "invoices.chat.cannot_run", key="error", error=type(exc).__name__)
+            self._notify(batch_id, "invoices.chat.cannot_run", step="error", error=type(exc).__name__)
         finally:
             with self._lock:
                 self._running.pop(batch_id, None)
