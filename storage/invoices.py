@@ -9,7 +9,7 @@ lease turns the rows left in ``sending`` into ``pending`` + ``uncertain``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func, or_, select, update
@@ -63,7 +63,9 @@ class InvoiceEmail(Base):
     pdf_path: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims (each may have sent)
+    retries: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts retried so far
+    next_attempt_at: Mapped[datetime | None] = mapped_column()  # a row backing off waits until then
     uncertain: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
     provider_id: Mapped[str | None] = mapped_column(String(255))
@@ -88,7 +90,7 @@ def take_batch(session: Session, batch_id: int, token: str, now: datetime, lease
         return False
     session.execute(
         update(InvoiceEmail).where(InvoiceEmail.batch_id == batch_id, InvoiceEmail.state == "sending")
-        .values(state="pending", uncertain=True, updated_at=now)
+        .values(state="pending", uncertain=True, next_attempt_at=None, updated_at=now)
     )
     return True
 
@@ -109,12 +111,25 @@ def release(session: Session, batch_id: int, token: str, **values: Any) -> None:
     )
 
 
-def next_pending(session: Session, batch_id: int, after_id: int = 0) -> InvoiceEmail | None:
-    """The batch's next pending row, in manifest order."""
+def next_due(session: Session, batch_id: int, now: datetime) -> InvoiceEmail | None:
+    """The batch's first pending row that is not backing off, in manifest order."""
     return session.scalars(
         select(InvoiceEmail).where(InvoiceEmail.batch_id == batch_id, InvoiceEmail.state == "pending",
-                                   InvoiceEmail.id > after_id).order_by(InvoiceEmail.id).limit(1)
+                                   or_(InvoiceEmail.next_attempt_at.is_(None), InvoiceEmail.next_attempt_at <= now))
+        .order_by(InvoiceEmail.id).limit(1)
     ).first()
+
+
+def next_wakeup(session: Session, batch_id: int) -> datetime | None:
+    """When the earliest row backing off is due (None when no row is pending)."""
+    stmt = select(func.count(), func.min(InvoiceEmail.next_attempt_at)).where(
+        InvoiceEmail.batch_id == batch_id, InvoiceEmail.state == "pending")
+    count, earliest = session.execute(stmt).one()
+    if not count:
+        return None
+    if earliest is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return earliest.replace(tzinfo=UTC) if earliest.tzinfo is None else earliest
 
 
 def claim_email(session: Session, email_id: int, now: datetime) -> bool:

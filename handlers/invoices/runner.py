@@ -37,7 +37,8 @@ from storage.invoices import (
     InvoiceEmail,
     claim_email,
     counts,
-    next_pending,
+    next_due,
+    next_wakeup,
     release,
     renew,
     take_batch,
@@ -46,7 +47,8 @@ from storage.invoices import (
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=60)
-THROTTLE_RETRIES = 20  # 429s a row may wait out before it counts as failed
+THROTTLE_RETRIES = 20  # 429s in a row before the batch pauses for THROTTLE_PAUSE
+THROTTLE_PAUSE = timedelta(hours=1)
 
 
 class Timer(Protocol):
@@ -162,6 +164,7 @@ class BatchRunner:
         self._previous_seconds = 0.0
         self._started = 0.0
         self._last_log = 0.0
+        self._throttled = 0
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -241,25 +244,44 @@ class BatchRunner:
                 closer()
 
     def _loop(self) -> RunOutcome:
-        last_id = 0
         while True:
             if self.stop.is_set():
                 self._release(status="confirmed")
                 return RunOutcome("stopped", self.progress())
             now = self.timer.now()
+            snapshot: tuple[Any, ...] | None = None
+            wakeup: datetime | None = None
+            wait = None
             with self.db.write() as session:
                 if not renew(session, self.batch_id, self.token, now, self.lease):
                     return RunOutcome("lost", self.progress())
-                row = next_pending(session, self.batch_id, last_id) or next_pending(session, self.batch_id)
+                row = next_due(session, self.batch_id, now)
                 if row is None:
-                    break
-                if not claim_email(session, row.id, now):
-                    continue
-                session.refresh(row)
-                snapshot = (row.id, dict(row.recipients), dict(row.fields), row.pdf_path, row.message_id,
-                            row.uncertain, row.attempts)
-            last_id = snapshot[0]
-            outcome = self._send_row(*snapshot)
+                    wakeup = next_wakeup(session, self.batch_id)
+                    if wakeup is None:
+                        break
+                else:
+                    count = len(row.recipients.get("to", [])) + len(row.recipients.get("cc", []))
+                    wait = self.limiter.check(now, count)
+                    if wait is None and claim_email(session, row.id, now):
+                        # Counted when claimed: a row that turns out to be sent already wastes one slot.
+                        self.limiter.record(now, count)
+                        session.refresh(row)
+                        snapshot = (row.id, dict(row.recipients), dict(row.fields), row.pdf_path, row.message_id,
+                                    row.uncertain, row.retries)
+            if wait is not None and wait.daily:
+                self._release(status="paused", paused_until=wait.until, pause_reason="daily_cap")
+                log.info("invoices: batch %s paused at the daily cap until %s", self.batch_id, wait.until.isoformat())
+                return RunOutcome("paused", self.progress(), wait.until)
+            if wait is not None:
+                self.timer.sleep(wait.seconds, self.stop)
+                continue
+            if snapshot is None:
+                if wakeup is not None:
+                    # Every pending row is backing off: wait for the first one.
+                    self.timer.sleep(max(0.0, (wakeup - now).total_seconds()), self.stop)
+                continue
+            outcome = self._attempt(*snapshot)
             if outcome is not None:
                 return outcome
         self._release(status="done", finished_at=self.timer.now())
@@ -277,81 +299,68 @@ class BatchRunner:
         )
 
     def _pause(self, row_id: int, uncertain: bool, reason: str, until: datetime | None) -> RunOutcome:
-        self._note(row_id, state="pending", uncertain=uncertain)
+        self._note(row_id, state="pending", uncertain=uncertain, next_attempt_at=None)
         self._release(status="paused", paused_until=until, pause_reason=reason)
         log.info("invoices: batch %s paused (%s) until %s", self.batch_id, reason, until.isoformat() if until else "-")
         return RunOutcome("paused", self.progress(), until)
 
-    def _send_row(self, row_id: int, recipients: dict[str, Any], fields: dict[str, Any], pdf_path: str,
-                  message_id: str, uncertain: bool, attempts: int) -> RunOutcome | None:
+    def _defer(self, row_id: int, retries: int, uncertain: bool, error: str, retry_after: float | None) -> None:
+        """A retryable failure: the row waits (backoff, Retry-After) while the next rows go on."""
+        retries += 1
+        if retries > self.policy.retries:
+            text = f"gave up after {retries} attempts: {error}"
+            if uncertain:
+                text = "outcome unknown (may have been sent): " + text
+            self._settle(row_id, "failed", error=text[:500], retries=retries, uncertain=uncertain)
+            return
+        delay = self.policy.delay(retries, retry_after, self.rng)
+        log.info("invoices: batch %s row %s: retry %d in %.1fs (%s)", self.batch_id, row_id, retries, delay,
+                 error.split(":")[0][:60])
+        self._note(row_id, state="pending", retries=retries, uncertain=uncertain, error=error[:500],
+                   next_attempt_at=self.timer.now() + timedelta(seconds=delay), updated_at=self.timer.now())
+
+    def _attempt(self, row_id: int, recipients: dict[str, Any], fields: dict[str, Any], pdf_path: str,
+                 message_id: str, uncertain: bool, retries: int) -> RunOutcome | None:
+        """One claimed row: look it up when uncertain, send it, settle it or schedule its retry."""
         try:
             email = self._email(recipients, fields, pdf_path, message_id)
         except OSError as exc:
             self._settle(row_id, "failed", error=f"attachment unreadable: {type(exc).__name__}")
             return None
-        count = len(email.recipients)
-        retry = throttled = 0
-        error = ""
-        while True:
-            if self.stop.is_set():
-                self._note(row_id, state="pending", uncertain=uncertain)
-                self._release(status="confirmed")
-                return RunOutcome("stopped", self.progress())
-            retry_after: float | None = None
-            try:
-                if uncertain and self.sender.find_sent(message_id):
-                    log.info("invoices: batch %s row %s was already sent (found by Message-ID)", self.batch_id, row_id)
-                    self._settle(row_id, "sent", uncertain=False, error=None)
+        try:
+            if uncertain:
+                if self.sender.find_sent(message_id):
+                    log.info("invoices: batch %s row %s was already sent (found by Message-ID)",
+                             self.batch_id, row_id)
+                    self._settle(row_id, "sent", uncertain=False, error=None, next_attempt_at=None)
                     return None
-                if uncertain:
-                    self._note(row_id, uncertain=False)
-                    uncertain = False
-                wait = self.limiter.check(self.timer.now(), count)
-                if wait is not None:
-                    if wait.daily:
-                        return self._pause(row_id, uncertain, "daily_cap", wait.until)
-                    if not self.timer.sleep(wait.seconds, self.stop):
-                        continue
-                    continue
-                self.limiter.record(self.timer.now(), count)
-                receipt = self.sender.send(email)
-                self._settle(row_id, "sent", provider_id=receipt.provider_id, uncertain=False, error=None)
-                return None
-            except PermanentSendError as exc:
-                self._settle(row_id, "failed", error=str(exc)[:500])
-                return None
-            except MailAuthError as exc:
-                log.warning("invoices: batch %s: the mailbox refused the authorization: %s", self.batch_id,
-                            type(exc).__name__)
-                return self._pause(row_id, uncertain, "auth", None)
-            except MailRateLimited as exc:
-                # The mailbox is over its quota, not this email at fault: wait as asked, within a bound.
-                retry_after = exc.retry_after
-                error = str(exc)
-                throttled += 1
-                if throttled <= THROTTLE_RETRIES:
-                    delay = self.policy.delay(min(throttled, self.policy.retries), retry_after, self.rng)
-                    self.limiter.hold(self.timer.now() + timedelta(seconds=delay))
-                    log.info("invoices: batch %s: provider rate limit, waiting %.1fs", self.batch_id, delay)
-                    self.timer.sleep(delay, self.stop)
-                    continue
-            except AmbiguousSendError as exc:
-                uncertain = True
-                self._note(row_id, uncertain=True)
-                error = str(exc)
-            except MailError as exc:
-                error = str(exc)
-            retry += 1
-            if retry > self.policy.retries:
-                state_error = f"gave up after {retry} attempts: {error}"[:500]
-                if uncertain:
-                    state_error = "outcome unknown (may have been sent): " + state_error
-                self._settle(row_id, "failed", error=state_error[:500])
-                return None
-            delay = self.policy.delay(retry, retry_after, self.rng)
-            if retry_after is not None:
-                self.limiter.hold(self.timer.now() + timedelta(seconds=delay))
-            log.info("invoices: batch %s row %s: retry %d in %.1fs (%s)", self.batch_id, row_id, retry, delay,
-                     error.split(":")[0][:60])
-            self._note(row_id, attempts=attempts + retry, error=error[:500])
-            self.timer.sleep(delay, self.stop)
+                uncertain = False  # not in the sent mail: sending it now is safe
+            receipt = self.sender.send(email)
+        except PermanentSendError as exc:
+            self._settle(row_id, "failed", error=str(exc)[:500], uncertain=False)
+            return None
+        except MailAuthError as exc:
+            log.warning("invoices: batch %s: the mailbox refused the authorization: %s", self.batch_id,
+                        type(exc).__name__)
+            return self._pause(row_id, uncertain, "auth", None)
+        except MailRateLimited as exc:
+            # The mailbox is over its quota, not this email at fault: hold every send, retry this row first.
+            self._throttled += 1
+            delay = self.policy.delay(min(self._throttled, self.policy.retries), exc.retry_after, self.rng)
+            if self._throttled > THROTTLE_RETRIES:
+                until = self.timer.now() + THROTTLE_PAUSE
+                return self._pause(row_id, uncertain, "rate_limited", until)
+            self.limiter.hold(self.timer.now() + timedelta(seconds=delay))
+            log.info("invoices: batch %s: provider rate limit, holding sends for %.1fs", self.batch_id, delay)
+            self._note(row_id, state="pending", uncertain=uncertain, error=str(exc)[:500], next_attempt_at=None)
+            return None
+        except AmbiguousSendError as exc:
+            self._defer(row_id, retries, True, str(exc), None)
+            return None
+        except MailError as exc:
+            self._defer(row_id, retries, uncertain, str(exc), None)
+            return None
+        self._throttled = 0
+        self._settle(row_id, "sent", provider_id=receipt.provider_id, uncertain=False, error=None,
+                     next_attempt_at=None)
+        return None

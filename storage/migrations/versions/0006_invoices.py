@@ -2,7 +2,7 @@
 
 Revision ID: 0006_invoices
 Revises: 0004_mailboxes
-Create Date: 2026-11-21 20:13:04.694775
+Create Date: 2026-11-21 20:26:03.791848
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ def upgrade() -> None:
     sa.Column('message_id', sa.String(length=255), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('retries', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('uncertain', sa.Boolean(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('provider_id', sa.String(length=255), nullable=True),
