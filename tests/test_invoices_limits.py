@@ -86,3 +86,20 @@ def test_backoff_doubles_with_jitter_caps_and_honours_retry_after() -> None:
         assert ceiling / 2 <= delay <= ceiling
     assert policy.delay(1, 42.0, rng) >= 42.0
     assert policy.delay(5, 2.0, rng) >= 30.0
+
+
+def test_a_late_send_is_caught_up_without_exceeding_the_window() -> None:
+    limiter = RateLimiter(Limits(units_per_minute=60, units_per_message=1))  # one a second
+    now, times = T0, []
+    for i in range(120):
+        wait = limiter.check(now)
+        if wait is not None:
+            now = wait.until
+        # Every send comes 0.3 s late (the loop's own overhead).
+        now += timedelta(seconds=0.3) if i % 2 else timedelta(0)
+        limiter.record(now)
+        times.append(now)
+    span = (times[-1] - times[0]).total_seconds()
+    assert 119 / span >= 0.99  # the schedule holds: about one a second, not one every 1.15 s
+    for t in times:
+        assert len([u for u in times if t <= u < t + timedelta(minutes=1)]) <= 60

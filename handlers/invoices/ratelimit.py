@@ -135,9 +135,13 @@ class RateLimiter:
         with self._lock:
             self._minute.append((now, self.limits.units_per_message))
             self._day.append((now, recipients))
-            base = max(now, self._next_slot) if self._next_slot is not None and self._next_slot - now < self.interval \
-                else now
-            self._next_slot = base + self.interval
+            interval = self.interval
+            # Keep to the schedule: a send that came a little late does not push every later one back
+            # (at most one interval is caught up; the one-minute log still caps every window).
+            if self._next_slot is None:
+                self._next_slot = now + interval
+            else:
+                self._next_slot = max(self._next_slot, now - interval) + interval
 
     def hold(self, until: datetime) -> None:
         """The provider asked to slow down: nothing goes before ``until``."""
