@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import email
+import functools
 import hashlib
 import itertools
 import random
@@ -53,9 +54,9 @@ class StoredMessage:
     internal_date: int  # milliseconds since the epoch
     history_id: int
 
-    @property
+    @functools.cached_property
     def message_id(self) -> str:
-        """The Message-ID header."""
+        """The Message-ID header (parsed once: lookups scan every message)."""
         parsed = BytesParser(policy=policy.compat32).parsebytes(self.raw, headersonly=True)
         return str(parsed.get("Message-ID", "")).strip()
 

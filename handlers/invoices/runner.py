@@ -232,6 +232,12 @@ class BatchRunner:
         opened = getattr(self.sender, "keep_open", None)
         if callable(opened):
             opened()
+        # The lease is also renewed while a long send or a backoff is under way, so that no other
+        # runner takes the batch over (and settles the row being sent) while this one is alive.
+        finished = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(finished,), daemon=True,
+                                     name=f"invoices-lease-{self.batch_id}")
+        heartbeat.start()
         try:
             return self._loop()
         except BaseException:
@@ -239,9 +245,21 @@ class BatchRunner:
             log.exception("invoices: batch %s: runner crashed", self.batch_id)
             raise
         finally:
+            finished.set()
+            heartbeat.join(timeout=5)
             closer = getattr(self.sender, "close", None)
             if callable(closer):
                 closer()
+
+    def _heartbeat(self, finished: threading.Event) -> None:
+        every = max(0.2, self.lease.total_seconds() / 3)
+        while not finished.wait(every):
+            try:
+                with self.db.write() as session:
+                    if not renew(session, self.batch_id, self.token, self.timer.now(), self.lease):
+                        return
+            except Exception as exc:  # the next row's renewal will tell
+                log.warning("invoices: batch %s: lease renewal failed: %s", self.batch_id, type(exc).__name__)
 
     def _loop(self) -> RunOutcome:
         while True:
