@@ -109,7 +109,7 @@ def gmail_run(count: int, work: Path) -> dict[str, Any]:
         fake.stop()
 
 
-def smtp_run(count: int, work: Path) -> dict[str, Any]:
+def smtp_run(count: int, work: Path, rounds: int = 3) -> dict[str, Any]:
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port(), authenticator=sink.authenticate,
                             auth_require_tls=False, ready_timeout=10.0)
@@ -124,30 +124,36 @@ def smtp_run(count: int, work: Path) -> dict[str, Any]:
                           preset="gmail")  # a preset whose server files sent mail itself: no IMAP copy
         service = services.get(InvoiceService)
         folder = make_folder(work / "smtp", count, pdf_size=PDF_SIZE)
-        manifest, mailbox = service.check(1, folder, box)
-        assert manifest.valid and mailbox is not None
-        batch_id = service.create(1, manifest, mailbox, confirmed=True)
-        started = time.monotonic()
-        service.run(batch_id)
-        courrier = time.monotonic() - started
-        numbers = invoice_numbers(sink.received)
-        assert len(numbers) == count and set(numbers.values()) == {1}
-        # Baseline: the same messages (built the same way) over one smtplib connection, nothing recorded.
-        sink.received.clear()
-        started = time.monotonic()
-        client = smtplib.SMTP("127.0.0.1", controller.port)
-        client.login("factures", "secret")
-        for row in manifest.rows:
-            email = OutgoingEmail(to=tuple(row.to), subject=row.subject, text=row.body,
-                                  attachments=(MailAttachment(row.pdf.name, "application/pdf", row.pdf.read_bytes()),))
-            raw = build_mime(email, "factures@atelier.example").as_bytes(policy=policy.SMTP)
-            client.sendmail("factures@atelier.example", list(email.recipients), raw)
-        client.quit()
-        bare = time.monotonic() - started
-        assert len(sink.received) == count
+        courrier: list[float] = []
+        bare: list[float] = []
+        # Interleaved rounds on a shared machine: each figure is the best of its rounds.
+        for round_no in range(rounds):
+            manifest, mailbox = service.check(1, folder, box, subject=f"Facture {{{{ invoice_number }}}} ({round_no})")
+            assert manifest.valid and mailbox is not None
+            batch_id = service.create(1, manifest, mailbox, confirmed=True)
+            sink.received.clear()
+            started = time.monotonic()
+            service.run(batch_id)
+            courrier.append(time.monotonic() - started)
+            numbers = invoice_numbers(sink.received)
+            assert len(numbers) == count and set(numbers.values()) == {1}
+            # Baseline: the same messages (built the same way) over one smtplib connection, nothing recorded.
+            sink.received.clear()
+            started = time.monotonic()
+            client = smtplib.SMTP("127.0.0.1", controller.port)
+            client.login("factures", "secret")
+            for row in manifest.rows:
+                email = OutgoingEmail(to=tuple(row.to), subject=row.subject, text=row.body, attachments=(
+                    MailAttachment(row.pdf.name, "application/pdf", row.pdf.read_bytes()),))
+                raw = build_mime(email, "factures@atelier.example").as_bytes(policy=policy.SMTP)
+                client.sendmail("factures@atelier.example", list(email.recipients), raw)
+            client.quit()
+            bare.append(time.monotonic() - started)
+            assert len(sink.received) == count
         services.db.dispose()
-        return {"count": count, "courrier": count / courrier, "bare": count / bare,
-                "courrier_s": courrier, "bare_s": bare}
+        return {"count": count, "courrier": count / min(courrier), "bare": count / min(bare),
+                "courrier_median": count / sorted(courrier)[len(courrier) // 2],
+                "bare_median": count / sorted(bare)[len(bare) // 2], "rounds": rounds}
     finally:
         controller.stop()
 
@@ -183,13 +189,17 @@ connection dropped after the message was accepted (Courrier must look it up by M
 
 ### SMTP sink, no limit: Courrier's own overhead
 
-| sender | emails/s | time |
-|---|---|---|
-| Courrier (`InvoiceService.run`: outbox rows, Message-ID, limiter, one reused connection) | **{smtp['courrier']:.1f}** | {smtp['courrier_s']:.1f} s |
-| bare `smtplib` loop, same messages, one connection (baseline) | {smtp['bare']:.1f} | {smtp['bare_s']:.1f} s |
+{smtp['rounds']} interleaved rounds of {args.count} emails each (best round, and median).
 
-Target ≥ 50 emails/s for Courrier. The difference is the two committed SQLite transactions per
-email (claim, then settle) that make a crash at any moment recoverable.
+| sender | emails/s, best | emails/s, median |
+|---|---|---|
+| Courrier (`InvoiceService.run`: outbox rows, Message-ID, limiter, one reused connection) | **{smtp['courrier']:.1f}** | {smtp['courrier_median']:.1f} |
+| bare `smtplib` loop, same messages, one connection (baseline) | {smtp['bare']:.1f} | {smtp['bare_median']:.1f} |
+
+Target ≥ 50 emails/s for Courrier ({smtp['courrier'] / smtp['bare'] * 100:.0f} % of the bare loop). The
+difference is mostly the two committed SQLite transactions per email (claim, then settle) that
+make a crash at any moment recoverable, and reading each PDF from disk. The machine is shared
+(other processes were running): compare the two rows, not the absolute figures.
 
 ### What the providers allow
 

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy import update
+
 from handlers.invoices.ratelimit import RateLimiter, RetryPolicy
 from integrations.mail import (
     AmbiguousSendError,
@@ -165,6 +167,7 @@ class BatchRunner:
         self._started = 0.0
         self._last_log = 0.0
         self._throttled = 0
+        self._deferred: tuple[int, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -190,27 +193,42 @@ class BatchRunner:
                      format_eta(progress.eta))
 
     def _settle(self, row_id: int, state: str, **values: Any) -> None:
-        now = self.timer.now()
-        with self.db.write() as session:
-            row = session.get(InvoiceEmail, row_id)
-            assert row is not None
-            row.state = state
-            row.updated_at = now
-            for key, value in values.items():
-                setattr(row, key, value)
-            if state == "sent":
-                row.sent_at = now
+        """Record a row's outcome; written with the next row's claim (one commit per email).
+
+        Until then the row stays 'sending': a crash in between leaves it to the Message-ID lookup.
+        """
+        self._flush()
+        values.update(state=state, updated_at=self.timer.now())
+        if state == "sent":
+            values["sent_at"] = values["updated_at"]
+        self._deferred = (row_id, values)
+
+    def _write_deferred(self, session: Any) -> str | None:
+        if self._deferred is None:
+            return None
+        row_id, values = self._deferred
+        session.execute(update(InvoiceEmail).where(InvoiceEmail.id == row_id).values(**values))
+        return str(values["state"])
+
+    def _after_commit(self, state: str | None) -> None:
+        self._deferred = None
         if state in ("sent", "failed", "skipped"):
             self._tick(state)
 
-    def _note(self, row_id: int, **values: Any) -> None:
+    def _flush(self) -> None:
+        if self._deferred is None:
+            return
         with self.db.write() as session:
-            row = session.get(InvoiceEmail, row_id)
-            assert row is not None
-            for key, value in values.items():
-                setattr(row, key, value)
+            state = self._write_deferred(session)
+        self._after_commit(state)
+
+    def _note(self, row_id: int, **values: Any) -> None:
+        self._flush()
+        with self.db.write() as session:
+            session.execute(update(InvoiceEmail).where(InvoiceEmail.id == row_id).values(**values))
 
     def _release(self, **values: Any) -> None:
+        self._flush()
         with self.db.write() as session:
             release(session, self.batch_id, self.token, active_seconds=self._elapsed(), **values)
 
@@ -273,6 +291,7 @@ class BatchRunner:
             with self.db.write() as session:
                 if not renew(session, self.batch_id, self.token, now, self.lease):
                     return RunOutcome("lost", self.progress())
+                settled = self._write_deferred(session)
                 row = next_due(session, self.batch_id, now)
                 if row is None:
                     wakeup = next_wakeup(session, self.batch_id)
@@ -287,6 +306,7 @@ class BatchRunner:
                         session.refresh(row)
                         snapshot = (row.id, dict(row.recipients), dict(row.fields), row.pdf_path, row.message_id,
                                     row.uncertain, row.retries)
+            self._after_commit(settled)
             if wait is not None and wait.daily:
                 self._release(status="paused", paused_until=wait.until, pause_reason="daily_cap")
                 log.info("invoices: batch %s paused at the daily cap until %s", self.batch_id, wait.until.isoformat())
