@@ -22,7 +22,7 @@ from storage.accounts import ensure_default_org
 from storage.mail import CREDENTIALS_PURPOSE, Mailbox
 from tests.conftest import TEST_KEY, Harness
 from tests.fake_gmail import FakeGmail
-from tests.invoice_support import invoice_numbers, make_folder
+from tests.invoice_support import invoice_numbers, make_folder, pdf_bytes
 from tests.mail_fixtures import connectors_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,13 +56,16 @@ def add_gmail(h: Harness, fake: FakeGmail, address: str) -> int:
         return int(box.id)
 
 
-def batch(h: Harness, gmail: FakeGmail, tmp_path: Path, count: int, limits: dict[str, float]) -> tuple[
-        InvoiceService, int, str]:
+def batch(h: Harness, gmail: FakeGmail, tmp_path: Path, count: int, limits: dict[str, float],
+          large: dict[int, int] | None = None) -> tuple[InvoiceService, int, str]:
     address = f"factures-{time.monotonic_ns()}@atelier.example"
     box_id = add_gmail(h, gmail, address)
     h.services.settings.invoice_rate_limits["gmail"] = limits
     service = h.services.get(InvoiceService)
-    manifest, box = service.check(h.org().id, make_folder(tmp_path / "b", count), box_id)
+    folder = make_folder(tmp_path / "b", count)
+    for index, size in (large or {}).items():
+        (folder / f"F-{index:04d}.pdf").write_bytes(pdf_bytes(size, index))
+    manifest, box = service.check(h.org().id, folder, box_id)
     assert manifest.valid and box is not None, manifest.problems
     return service, service.create(h.org().id, manifest, box, confirmed=True), address
 
@@ -90,10 +93,12 @@ def test_a_dropped_connection_is_ambiguous_and_never_resent_by_the_transport(h: 
 def test_over_quota_answers_429_and_every_invoice_goes_once(h: Harness, gmail: FakeGmail, tmp_path: Path) -> None:
     # The provider allows 10 sends a second; Courrier is (mis)configured for 30: Gmail answers 429.
     gmail.send_quota = (1000.0, 1.0)
-    service, batch_id, address = batch(h, gmail, tmp_path, 25, {"units_per_minute": 3000, "window": 1})
+    service, batch_id, address = batch(h, gmail, tmp_path, 25, {"units_per_minute": 3000, "window": 1},
+                                       large={3: 5_500_000})
     outcome = service.run(batch_id)
     assert outcome.kind == "done"
     assert gmail.quota_rejections > 0
+    assert gmail.requests_to(r"^/upload/gmail/v1/users/me/messages/send$")  # the 5.5 MB invoice: upload endpoint
     numbers = delivered(gmail, address)
     assert len(numbers) == 25 and set(numbers.values()) == {1}
     assert service.status(None, batch_id).failed == 0
