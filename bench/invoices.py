@@ -197,9 +197,10 @@ connection dropped after the message was accepted (Courrier must look it up by M
 | bare `smtplib` loop, same messages, one connection (baseline) | {smtp['bare']:.1f} | {smtp['bare_median']:.1f} |
 
 Target ≥ 50 emails/s for Courrier ({smtp['courrier'] / smtp['bare'] * 100:.0f} % of the bare loop). The
-difference is mostly the two committed SQLite transactions per email (claim, then settle) that
-make a crash at any moment recoverable, and reading each PDF from disk. The machine is shared
-(other processes were running): compare the two rows, not the absolute figures.
+difference is mostly the committed SQLite transaction per email (the previous email's outcome and
+this one's claim, written before it leaves) that makes a crash at any moment recoverable, and
+reading each PDF from disk. The machine is shared (another worktree's workers were running, load
+average 3 to 6): compare the two rows of a run, not the absolute figures.
 
 ### What the providers allow
 

@@ -303,7 +303,7 @@ class BatchRunner:
                     if wait is None and claim_email(session, row.id, now):
                         # Counted when claimed: a row that turns out to be sent already wastes one slot.
                         self.limiter.record(now, count)
-                        session.refresh(row)
+                        # The claim changed only state and attempts: the loaded row is still good.
                         snapshot = (row.id, dict(row.recipients), dict(row.fields), row.pdf_path, row.message_id,
                                     row.uncertain, row.retries)
             self._after_commit(settled)
