@@ -210,3 +210,36 @@ def test_runner_without_mailbox_helpers_is_usable_directly(h: Harness, directory
     runner = BatchRunner(h.services.db, batch_id, directory.mail, service.limiters.get("x", service.limits("imap", "")),
                          timer=FakeTimer())
     assert runner.run().kind == "done"
+
+
+def test_the_scheduler_takes_over_a_batch_whose_runner_died(h: Harness, directory: Directory, tmp_path: Path) -> None:
+    service, batch_id = prepared(h, make_folder(tmp_path / "b", 3), limits={"units_per_minute": 600})
+    timer = FakeTimer()
+    service.timer = timer
+    dead = service.runner(batch_id)
+    with h.services.db.write() as session:
+        from storage.invoices import take_batch
+
+        assert take_batch(session, batch_id, dead.token, timer.now(), dead.lease)
+    assert service.resume_due() == 0  # its lease is still live
+    timer.current += dead.lease + timedelta(seconds=1)
+    assert service.resume_due() == 1
+    service.wait_idle()
+    assert service.status(None, batch_id).status == "done"
+    assert len(directory.mail.delivered) == 3
+
+
+def test_info_logs_carry_no_personal_data(h: Harness, directory: Directory, tmp_path: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    directory.mail.faults.extend([("before", TransientMailError("451 client3@client.example busy")),
+                                  ("after", AmbiguousSendError("reset"))])
+    directory.mail.permanent["client1@client.example"] = PermanentSendError("550 client1@client.example unknown")
+    caplog.set_level("INFO")
+    service, batch_id = prepared(h, make_folder(tmp_path / "b", 5))
+    runner = service.runner(batch_id)
+    runner.timer = FakeTimer()
+    runner.log_every = 0.0
+    assert runner.run().kind == "done"
+    text = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "INFO")
+    assert "settled" in text and "emails/s" in text and "left" in text  # progress with rate and time left
+    assert "@client.example" not in text and "Client " not in text

@@ -342,7 +342,8 @@ class BatchRunner:
         log.info("invoices: batch %s paused (%s) until %s", self.batch_id, reason, until.isoformat() if until else "-")
         return RunOutcome("paused", self.progress(), until)
 
-    def _defer(self, row_id: int, retries: int, uncertain: bool, error: str, retry_after: float | None) -> None:
+    def _defer(self, row_id: int, retries: int, uncertain: bool, error: str, retry_after: float | None,
+               kind: str = "error") -> None:
         """A retryable failure: the row waits (backoff, Retry-After) while the next rows go on."""
         retries += 1
         if retries > self.policy.retries:
@@ -352,8 +353,8 @@ class BatchRunner:
             self._settle(row_id, "failed", error=text[:500], retries=retries, uncertain=uncertain)
             return
         delay = self.policy.delay(retries, retry_after, self.rng)
-        log.info("invoices: batch %s row %s: retry %d in %.1fs (%s)", self.batch_id, row_id, retries, delay,
-                 error.split(":")[0][:60])
+        # Provider messages may quote addresses: INFO logs name the error's kind only.
+        log.info("invoices: batch %s row %s: retry %d in %.1fs (%s)", self.batch_id, row_id, retries, delay, kind)
         self._note(row_id, state="pending", retries=retries, uncertain=uncertain, error=error[:500],
                    next_attempt_at=self.timer.now() + timedelta(seconds=delay), updated_at=self.timer.now())
 
@@ -393,10 +394,10 @@ class BatchRunner:
             self._note(row_id, state="pending", uncertain=uncertain, error=str(exc)[:500], next_attempt_at=None)
             return None
         except AmbiguousSendError as exc:
-            self._defer(row_id, retries, True, str(exc), None)
+            self._defer(row_id, retries, True, str(exc), None, type(exc).__name__)
             return None
         except MailError as exc:
-            self._defer(row_id, retries, uncertain, str(exc), None)
+            self._defer(row_id, retries, uncertain, str(exc), None, type(exc).__name__)
             return None
         self._throttled = 0
         self._settle(row_id, "sent", provider_id=receipt.provider_id, uncertain=False, error=None,
