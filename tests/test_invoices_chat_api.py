@@ -114,3 +114,34 @@ def test_nothing_ready_and_cancel(h: Harness, tmp_path: Path) -> None:
     h.drain()
     assert "Batch 1 cancelled" in texts(h)[-1]  # the user spoke English
     assert service.status(None, batch_id).status == "cancelled"
+
+
+def test_upload_with_confirm_starts_at_once_and_a_lost_authorization_pauses(h: Harness, directory: Directory,
+                                                                            tmp_path: Path) -> None:
+    from integrations.mail import MailAuthError
+    from storage.invoices import InvoiceBatch
+
+    user = h.add_user()
+    add_mailbox(h.services)
+    with h.services.db.write() as session:
+        token = create_api_token(session, ensure_default_org(session, "Test Org"), "tests")
+    directory.mail.faults.append(("before", MailAuthError("invalid_grant")))
+    answer = upload(h, token, make_folder(tmp_path / "b", 4), confirm="true")
+    assert answer.status_code == 201, answer.text
+    batch_id = answer.json()["id"]
+    service = h.services.get(InvoiceService)
+    service.wait_idle()
+    status = service.status(None, batch_id)
+    assert (status.status, status.pause_reason, status.sent) == ("paused", "auth", 0)
+    # The mailbox linked again: confirming resumes it and it finishes.
+    with h.services.db.write() as session:
+        batch = session.get(InvoiceBatch, batch_id)
+        assert batch is not None
+        batch.user_id = user.id
+    resumed = h.client.post(f"/api/invoice-batches/{batch_id}/confirm", headers={"Authorization": f"Bearer {token}"})
+    assert resumed.status_code == 202
+    service.wait_idle()
+    assert service.status(None, batch_id).sent == 4
+    assert len(directory.mail.delivered) == 4
+    h.drain()
+    assert any("terminé" in t for t in texts(h))
