@@ -17,6 +17,7 @@ from bot.services import JobSpec, Services
 from bot.settings import Settings, SettingsError
 from handlers import ROUTERS
 from handlers import digests as digests_feature
+from handlers import invoices as invoices_feature
 from handlers import quotes as quotes_feature
 from handlers.account import answer_stranger
 from handlers.invitations.lookups import ClientDirectory, QuoteLookup
@@ -133,6 +134,7 @@ def build_services(
         # Tests pass a fake instead of the mailboxes feature's real directory (installed above).
         services.provide(mail_directory, as_type=MailSenderDirectory)
     quotes_feature.install(services, pdf_renderer or WeasyPrintRenderer())
+    invoices_feature.install(services)
     services.provide(classifier or build_classifier(settings), as_type=Classifier)
     digests_feature.install(services)
     return services

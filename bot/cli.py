@@ -14,6 +14,7 @@ import typer
 
 import bot
 from bot.settings import Settings, SettingsError, load_settings
+from handlers.invoices import cli as invoice_commands
 from handlers.quotes import cli as feature_commands
 
 log = logging.getLogger("courrier")
@@ -31,6 +32,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(token_app, name="api-token")
 feature_commands.register(app)
+invoice_commands.register(app)
 
 DEMO_KEY_FILE = Path("var/secret.key")
 T = TypeVar("T")

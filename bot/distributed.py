@@ -57,6 +57,7 @@ TASK_INBOUND = "courrier.inbound"
 TASK_OUTBOX = "courrier.outbox"
 TASK_JOB = "courrier.job"
 TASK_SWEEP = "courrier.sweep"
+TASK_BULK = "courrier.bulk"
 
 LEADER_KEY = "scheduler"
 LEADER_POLL_SECONDS = 2.0
@@ -97,6 +98,7 @@ def make_celery(settings: Settings) -> Celery:
             TASK_OUTBOX: {"queue": QUEUE_CHAT},
             TASK_SWEEP: {"queue": QUEUE_CHAT},
             TASK_JOB: {"queue": QUEUE_SYNC},
+            TASK_BULK: {"queue": QUEUE_BULK},
         },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
@@ -144,6 +146,11 @@ class Enqueuer:
     def sweep(self) -> None:
         """Ask for the periodic recovery sweep."""
         self._app.send_task(TASK_SWEEP)
+
+    def bulk(self, kind: str, ident: int) -> bool:
+        """Hand a long run (an invoice batch) to the ``bulk`` queue, away from chat replies."""
+        self._app.send_task(TASK_BULK, args=[kind, ident], queue=QUEUE_BULK)
+        return True
 
 
 # ---------------------------------------------------------------- worker side
@@ -230,6 +237,19 @@ def send_due(rt: WorkerRuntime) -> int:
     return sent
 
 
+def run_bulk(rt: WorkerRuntime, kind: str, ident: int) -> bool:
+    """Run one long job (an invoice batch) here, never two copies at once across the workers."""
+    handler = rt.services.bulk_handlers.get(kind)
+    if handler is None:
+        log.error("unknown bulk job kind %s", kind)
+        return False
+    with locks.held(rt.services.db.engine, locks.BULK, f"{kind}:{ident}") as got:
+        if not got:
+            return False  # another worker runs it (a redelivered task); its rows are claimed there
+        handler(rt.services, ident)
+        return True
+
+
 def run_job(rt: WorkerRuntime, job_id: str) -> bool:
     """Run a scheduled job by id, never two copies of it at once; False if unknown or busy."""
     job = rt.jobs.get(job_id)
@@ -278,6 +298,10 @@ def register_tasks(app: Celery, settings: Settings, build: Callable[[Settings], 
     @app.task(name=TASK_SWEEP, acks_late=True)  # type: ignore[untyped-decorator]
     def sweep_task() -> None:
         sweep(runtime(settings, build))
+
+    @app.task(name=TASK_BULK, acks_late=True)  # type: ignore[untyped-decorator]
+    def bulk(kind: str, ident: int) -> bool:
+        return run_bulk(runtime(settings, build), kind, ident)
 
 
 # ---------------------------------------------------------------- scheduler leader
@@ -379,7 +403,9 @@ def wire_distribution(services: Services) -> None:
     """In the distributed mode: the enqueuer, and the broker lines of ``statut``."""
     if not is_distributed(services.settings):
         return
-    services.provide(Enqueuer(make_celery(services.settings)))
+    enqueuer = Enqueuer(make_celery(services.settings))
+    services.provide(enqueuer)
+    services.bulk_launcher = enqueuer.bulk
 
     def status_lines(session: Any, org: Any, lang: str) -> list[str]:
         report = distribution_report(services)

@@ -61,6 +61,9 @@ class Services:
     window_closed_hooks: list[OutboxHook] = field(default_factory=list)
     jobs: list[JobSpec] = field(default_factory=list)
     shutdown_hooks: list[Callable[[], None]] = field(default_factory=list)
+    # Long runs (invoice batches) by kind: run here, or handed to the ``bulk`` queue when a launcher is set.
+    bulk_handlers: dict[str, Callable[[Services, int], None]] = field(default_factory=dict)
+    bulk_launcher: Callable[[str, int], bool] | None = None
     _features: dict[type[Any], Any] = field(default_factory=dict)
     _wakeups: list[Callable[[], None]] = field(default_factory=list)
 

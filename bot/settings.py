@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     # Quotes and contracts
     quote_draft_hours: int = Field(default=72, ge=1, le=24 * 30)
 
+    # Invoice mailings: per-provider limit overrides as JSON, e.g.
+    # '{"gmail": {"units_per_minute": 15000, "daily_messages": 2000}, "imap": {"units_per_minute": 60}}'
+    invoice_rate_limits: dict[str, dict[str, float]] = Field(default_factory=dict)
+    invoice_lease_seconds: int = Field(default=60, ge=1, le=3600)  # a dead runner's batch is taken over after this
+    invoice_retry_base: float = Field(default=5.0, gt=0, le=60)  # first backoff, doubling, at most 60 s
+    invoice_upload_dir: Path = Path("var/invoices")  # batches uploaded through the API
+
     # Scale-out
     broker_url: str | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bot.router import Router
-from handlers import account, digests, help, invitations, mailboxes, quotes
+from handlers import account, digests, help, invitations, invoices, mailboxes, quotes
 from handlers.invitations import web as invitations_web
 from handlers.mailboxes import web as mailboxes_web
 
@@ -16,6 +16,7 @@ ROUTERS: list[Router] = [
     mailboxes.router,
     quotes.router,
     digests.router,
+    invoices.router,
 ]
 
 # HTTP routes of features (link pages, APIs, signup), included by the app factory.
@@ -23,4 +24,5 @@ WEB_ROUTERS: list[APIRouter] = [
     invitations_web.router,
     mailboxes_web.router,
     quotes.web_router,
+    invoices.web_router,
 ]

@@ -436,21 +436,37 @@ class GmailMail:
         self._api = api
         self._now = clock or (lambda: datetime.now(UTC))
         self._on_refresh = on_refresh
+        self._keep = False
+        self._kept: GmailApi | None = None
 
     @property
     def address(self) -> str:
         """The mailbox's address."""
         return self._address
 
+    def keep_open(self) -> None:
+        """Reuse one API client (and its access token) across calls until ``close`` (bulk sending)."""
+        self._keep = True
+
+    def close(self) -> None:
+        """Release a kept API client."""
+        self._keep = False
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
+
     def _call(self, work: Callable[[GmailApi], Any]) -> Any:
-        api = self._api()
+        api = self._kept if self._kept is not None else self._api()
         try:
             return work(api)
         finally:
             fresh = api.refreshed_credentials()
             if fresh is not None and self._on_refresh is not None:
                 self._on_refresh(fresh)
-            api.close()
+            if self._keep:
+                self._kept = api
+            else:
+                api.close()
 
     def send(self, email: OutgoingEmail) -> SentReceipt:
         """Send one email; errors become the port's domain errors."""

@@ -430,6 +430,10 @@ def _refusal(code: int, text: bytes | str, what: str) -> MailError:
     return PermanentSendError(message) if code >= 500 else TransientMailError(message)
 
 
+class _StaleConnection(Exception):
+    """A reused SMTP connection was closed by the server before this message's data went out."""
+
+
 class ImapMail:
     """Sends through the mailbox's SMTP server, files a copy in Sent, finds sent mail by Message-ID."""
 
@@ -440,20 +444,60 @@ class ImapMail:
         self._imap = imap
         self._now = clock or (lambda: datetime.now(UTC))
         self._from_name = from_name
+        self._keep = False
+        self._conn: smtplib.SMTP | None = None
+        self._imap_conn: ImapClient | None = None
 
     @property
     def address(self) -> str:
         """The mailbox's address."""
         return self._address
 
-    def send(self, email: OutgoingEmail) -> SentReceipt:
-        """Send one email over SMTP; failures become the port's domain errors."""
-        message = build_mime(email, self._address, date=self._now())
+    def keep_open(self) -> None:
+        """Reuse one SMTP connection (and one IMAP connection for Sent copies) until ``close``."""
+        self._keep = True
+
+    def close(self) -> None:
+        """Close kept connections."""
+        self._keep = False
+        if self._conn is not None:
+            _quit(self._conn)
+            self._conn = None
+        if self._imap_conn is not None:
+            _close(self._imap_conn)
+            self._imap_conn = None
+
+    def _open_smtp(self) -> tuple[smtplib.SMTP, bool]:
+        """A connection, and whether it was reused (a reused one may have been closed by the server)."""
+        if self._keep and self._conn is not None:
+            return self._conn, True
         settings = self._smtp
         try:
             smtp = _smtp_connect(settings)
         except Exception as exc:
             raise _translate(exc, settings.host, settings.port, "smtp") from exc
+        if self._keep:
+            self._conn = smtp
+        return smtp, False
+
+    def send(self, email: OutgoingEmail) -> SentReceipt:
+        """Send one email over SMTP; failures become the port's domain errors.
+
+        With ``keep_open`` the connection is reused; one the server closed meanwhile is replaced
+        once, when the failure came before the message data (nothing was sent yet).
+        """
+        try:
+            raw = self._transaction(email)
+        except _StaleConnection:
+            raw = self._transaction(email)
+        if not self._smtp.saves_sent:
+            self._file_in_sent(email.message_id, raw)
+        return SentReceipt(message_id=email.message_id, provider_id=None)
+
+    def _transaction(self, email: OutgoingEmail) -> bytes:
+        message = build_mime(email, self._address, date=self._now())
+        smtp, reused = self._open_smtp()
+        keep = False
         try:
             recipients = list(email.recipients)
             utf8 = any(not a.isascii() for a in [self._address, *recipients])
@@ -478,6 +522,8 @@ class ImapMail:
                     code, text = max(refused.values(), key=lambda v: v[0])
                     raise _refusal(code, text, "every recipient refused")
             except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                if reused:
+                    raise _StaleConnection from exc
                 raise TransientMailError(f"SMTP connection lost before sending: {type(exc).__name__}") from exc
             try:
                 code, text = smtp.data(raw)
@@ -491,18 +537,28 @@ class ImapMail:
                 raise _refusal(code, text, "message refused")
             if refused:
                 log.warning("SMTP refused %d of %d recipients", len(refused), len(recipients))
+            keep = self._keep
         finally:
-            _quit(smtp)
-        if not settings.saves_sent:
-            self._file_in_sent(email.message_id, raw)
-        return SentReceipt(message_id=email.message_id, provider_id=None)
+            if keep:
+                pass
+            elif self._keep and self._conn is smtp:
+                # Any failure drops a kept connection: the next message starts a fresh session.
+                self._conn = None
+                _quit(smtp)
+            else:
+                _quit(smtp)
+        return raw
 
     def _file_in_sent(self, message_id: str, raw: bytes) -> None:
-        try:
-            client = connect(self._imap)
-        except MailError as exc:
-            log.warning("sent, but could not file a copy in Sent: %s", exc)
-            return
+        if self._keep and self._imap_conn is not None:
+            client = self._imap_conn
+        else:
+            try:
+                client = connect(self._imap)
+            except MailError as exc:
+                log.warning("sent, but could not file a copy in Sent: %s", exc)
+                return
+        failed = False
         try:
             folder = self._sent_folder(client)
             if folder is None:
@@ -512,9 +568,15 @@ class ImapMail:
             if not client.search(["HEADER", "Message-ID", message_id]):
                 client.append(folder, raw, flags=("\\Seen",))
         except Exception as exc:
+            failed = True
             log.warning("sent, but filing a copy in Sent failed: %s", type(exc).__name__)
         finally:
-            _close(client)
+            if self._keep and not failed:
+                self._imap_conn = client
+            else:
+                if self._imap_conn is client:
+                    self._imap_conn = None
+                _close(client)
 
     @staticmethod
     def _sent_folder(client: ImapClient) -> str | None:

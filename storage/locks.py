@@ -12,6 +12,7 @@ SENDER = 1001
 RECIPIENT = 1002
 LEADER = 1003
 JOB = 1004
+BULK = 1005
 
 
 def try_lock(conn: Connection, namespace: int, key: str) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storage import invitations, mail, models, quotes, triage
+from storage import invitations, invoices, mail, models, quotes, triage
 from storage.models import Base
 
 metadata = Base.metadata
 
-__all__ = ["invitations", "mail", "metadata", "models", "quotes", "triage"]
+__all__ = ["invitations", "invoices", "mail", "metadata", "models", "quotes", "triage"]

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import base64
 import email
+import functools
 import hashlib
 import itertools
+import random
 import re
 import secrets
 import time
 import urllib.parse
+from collections import deque
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from typing import Any
 
-from tests.fake_http import FakeServer, Request, Response
+from tests.fake_http import FakeServer, Fault, Request, Response
 
 SCOPE_READ = "https://www.googleapis.com/auth/gmail.readonly"
 SCOPE_SEND = "https://www.googleapis.com/auth/gmail.send"
@@ -51,9 +54,9 @@ class StoredMessage:
     internal_date: int  # milliseconds since the epoch
     history_id: int
 
-    @property
+    @functools.cached_property
     def message_id(self) -> str:
-        """The Message-ID header."""
+        """The Message-ID header (parsed once: lookups scan every message)."""
         parsed = BytesParser(policy=policy.compat32).parsebytes(self.raw, headersonly=True)
         return str(parsed.get("Message-ID", "")).strip()
 
@@ -86,6 +89,15 @@ class FakeGmail(FakeServer):
         self.consent: str = "allow"  # allow | deny | read_only (unticks gmail.send)
         self.uploads: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(0x18C0000000000)
+        # Sending quota, as Gmail enforces it: (units, window seconds) per user, 100 units per send.
+        self.send_quota: tuple[float, float] | None = None
+        self.quota_rejections = 0
+        self._send_log: dict[str, deque[float]] = {}
+        # Random faults on messages.send: half 5xx before accepting, half a dropped connection after.
+        self.chaos = 0.0
+        self.chaos_rng = random.Random(0)
+        self.chaos_injected = 0
+        self.log_requests = True
         self._register()
 
     # -------------------------------------------------------------- test helpers
@@ -337,10 +349,49 @@ class FakeGmail(FakeServer):
             account.sent.append(stored)
         return Response.of_json({"id": stored.id, "threadId": stored.thread_id, "labelIds": ["SENT"]})
 
+    def _take_fault(self, request: Request) -> Fault | None:
+        fault = super()._take_fault(request)
+        if not self.log_requests:
+            with self.lock:
+                self.requests.clear()
+        if fault is not None or not self.chaos or request.method != "POST" or not request.path.endswith("/messages/send"):
+            return fault
+        with self.lock:
+            draw = self.chaos_rng.random()
+            if draw >= self.chaos:
+                return None
+            self.chaos_injected += 1
+            if draw < self.chaos / 2:
+                status = self.chaos_rng.choice((500, 502, 503))
+                return Fault("POST", "", google_error(status, "Backend Error", "backendError", "UNAVAILABLE"))
+            return Fault("POST", "", None, disconnect=True, after=True)
+
+    def _over_quota(self, account: GmailAccount) -> Response | None:
+        """429 rateLimitExceeded when this send would exceed the per-user quota window."""
+        if self.send_quota is None:
+            return None
+        units, window = self.send_quota
+        now = time.monotonic()
+        with self.lock:
+            log = self._send_log.setdefault(account.email, deque())
+            while log and log[0] <= now - window:
+                log.popleft()
+            if (len(log) + 1) * 100 > units:
+                self.quota_rejections += 1
+                retry = max(1, int(log[0] + window - now + 0.999))
+                answer = google_error(429, "User-rate limit exceeded.", "rateLimitExceeded", "RESOURCE_EXHAUSTED")
+                answer.headers["Retry-After"] = str(retry)
+                return answer
+            log.append(now)
+        return None
+
     def _send(self, request: Request) -> Response:
         account = self._account_for(request)
         if isinstance(account, Response):
             return account
+        over = self._over_quota(account)
+        if over is not None:
+            return over
         raw_text = (request.json() or {}).get("raw")
         if not raw_text:
             return google_error(400, "Recipient address required", "invalidArgument", "INVALID_ARGUMENT")

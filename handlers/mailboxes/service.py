@@ -1044,6 +1044,18 @@ class _GuardedSender:
             self._on_auth_error(exc)
             raise
 
+    def keep_open(self) -> None:
+        """Reuse connections across sends when the adapter can (SMTP), until ``close``."""
+        opener = getattr(self._sender, "keep_open", None)
+        if callable(opener):
+            opener()
+
+    def close(self) -> None:
+        """Close connections kept open."""
+        closer = getattr(self._sender, "close", None)
+        if callable(closer):
+            closer()
+
     def find_sent(self, message_id: str) -> bool:
         """Search the sent mail; a MailAuthError also marks the mailbox ``needs_relink``."""
         try:
