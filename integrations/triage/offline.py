@@ -329,6 +329,8 @@ def _decide(r: _Reading) -> _Verdict:
             extra.append("consequence if missed")
         if trusted and close_relation and (c.consequence or not b.automated):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra])
+        if _credible_stakes_today(r, traps):
+            return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra, "credible sender, formal stakes"])
         return _Verdict(
             Priority.IMPORTANT, topic, [*reasons, *extra, "unverified sender" if not trusted else "automated"]
         )
@@ -364,6 +366,8 @@ def _decide(r: _Reading) -> _Verdict:
         important.append("job application")
     if c.quote_request:
         important.append("quote request")
+    if c.tender and r.deadline is not None and credible and not b.bulk:
+        important.append("tender")
     if c.meeting_change:
         important.append("meeting change")
     if c.invoice and trusted and s.relation is Relation.SUPPLIER:
@@ -380,6 +384,19 @@ def _decide(r: _Reading) -> _Verdict:
     if important:
         return _Verdict(Priority.IMPORTANT, _topic(r), [*reasons, *important])
     return _Verdict(Priority.INFORMATIVE, _info_topic(r), [*reasons, *b.reasons])
+
+
+def _credible_stakes_today(r: _Reading, traps: list[str]) -> bool:
+    """An unknown but clean sender (no spoofing sign, no outside link) with formal stakes due today.
+
+    A contract to sign, a tender or an order whose miss has a stated consequence is critical
+    whoever sends it, as long as nothing in the message looks like phishing.
+    """
+    c, s = r.cues, r.sender
+    if s.flags or traps or r.foreign_links or r.bulk.bulk or c.links:
+        return False
+    formal = c.signature_asked or c.tender or c.order
+    return formal and (c.consequence or c.tender)
 
 
 def _marketing_score(r: _Reading) -> tuple[int, list[str]]:

@@ -134,6 +134,8 @@ def lookalike_of(domain: str, known: str) -> bool:
     reg, known_reg = registrable_domain(domain), registrable_domain(known)
     if reg == known_reg:
         return False
+    if f".{known_reg}." in f".{domain.lower().strip('.')}.":
+        return True  # the known domain used as a prefix of another one (client.test.evil.test)
     label, known_label = _label(reg), _label(known_reg)
     if label == known_label:
         return True  # same name under another TLD

@@ -6,10 +6,13 @@ CREDENTIALS: tuple[str, ...] = (
     # French
     r"(?:saisi(?:r|ssez|ssant)|entre[rz]|renseigne[rz]|indique[rz]|communique[rz]|confirme[rz]|envoye[rz]|fournir|fournissez|transmettre|transmettez|verifie[rz]|identifie[rz][- ]vous|connectez[- ]vous|vous connecter|se connecter)[\w' ,]{0,70}?(?:identifiants?|mot de passe|mots de passe|code (?:recu|sms|confidentiel|pin|secret|de (?:validation|verification|securite|confirmation))|codes? (?:d'acces|pin)|numero de carte|cryptogramme|informations (?:de paiement|bancaires|de connexion))",
     r"identifiez[- ]vous (?:avec|sur)",
+    r"(?:en vous (?:identifiant|connectant)|vous identifier|s'identifier)[\w' ,]{0,70}?(?:mot de passe|identifiants?)",
+    r"mot de passe (?:de|a) votre (?:messagerie|boite|compte de messagerie|adresse)",
     r"(?:verifiez|confirmez|reactivez|debloquez|mettez a jour|mettre a jour|verifier|confirmer|reactiver|debloquer) (?:votre|vos) (?:compte|identite|acces|informations de paiement|coordonnees (?:bancaires|de paiement))",
     # English
     r"(?:enter|confirm|verify|provide|update|submit|send|re-?enter)[\w' ,]{0,50}?(?:password|credentials|login details|\bpin\b|one-time code|\botp\b|verification code|security code|card (?:number|details)|payment (?:details|information))",
     r"(?:log|sign) in (?:with|using) your",
+    r"your (?:email|mailbox|webmail) password",
     r"verify your (?:account|identity|mailbox|email)",
     r"(?:validate|reactivate|unlock|restore) your (?:account|mailbox|access)",
 )
@@ -97,6 +100,9 @@ CONFIDENTIAL_TRANSFER: tuple[str, ...] = (
     r"keep (?:this|it) (?:confidential|between us)",
     r"(?:je suis |i am |i'm )?(?:injoignable|indisponible|unreachable) (?:par|by|on the) (?:telephone|phone)",
     r"repondez uniquement (?:a|par) (?:ce|cet) (?:mail|e-?mail|courriel)",
+    r"(?:operation|affaire|dossier|demande|mission) (?:\w+ )?(?:urgente? et )?confidentiel(?:le)?",
+    r"(?:ne peux|ne pourrai|ne suis) pas (?:etre )?(?:joint|joignable|telephoner)",
+    r"(?:can't|cannot|can not) (?:take|answer) (?:calls|the phone)",
     r"reply only (?:to|by|via) (?:this )?e-?mail",
     r"(?:etes-vous|es-tu) (?:au bureau|disponible)\s*\?",
     r"are you (?:at|in) the office\s*\?",

@@ -21,6 +21,11 @@ PROMOTIONS: tuple[str, ...] = (
     r"essai gratuit",
     r"offert(?:e|s)? (?:pour|a)",
     r"telechargez gratuitement",
+    r"(?:il ne reste|reste) (?:que|plus que) \d+ places",
+    r"dernieres places",
+    r"(?:webinaire|masterclass|conference|atelier en ligne) (?:\w+ )?gratuite?",
+    r"reservez votre place",
+    r"doublez (?:votre|vos) (?:chiffre|ca|ventes|clients)",
     # English
     r"special offer",
     r"limited[- ]time",
@@ -39,6 +44,10 @@ PROMOTIONS: tuple[str, ...] = (
     r"best price",
     r"offer ends",
     r"while stocks last",
+    r"only \d+ (?:seats|spots|places) left",
+    r"(?:save|reserve|book) your (?:seat|spot)",
+    r"free (?:webinar|masterclass|workshop)",
+    r"double your (?:revenue|sales|income)",
 )
 
 COLD_OUTREACH: tuple[str, ...] = (

@@ -119,6 +119,8 @@ CONSEQUENCES: tuple[str, ...] = (
     r"if (?:i|we) (?:don't|do not|haven't|have not) (?:hear|receive|get)",
     r"consequences? :",
     r"a saturation",
+    r"si (?:on|nous|vous) ne (?:\w+ ){1,3}?pas (?:ca |cela |le probleme )?(?:d'ici|avant|aujourd'hui|ce soir|ce matin)",
+    r"(?:on|nous) perd(?:ons)? (?:des|de l'|du)",
 )
 
 # Consequences serious enough to make an escalation critical whatever the delay.
@@ -161,6 +163,9 @@ OUTAGES: tuple[str, ...] = (
     r"interruption (?:de|du) service",
     r"on ne sait pas quoi",
     r"nous ne pouvons (?:ni|plus)",
+    r"(?:ne|n') ?(?:peut|peuvent|pouvons|pouvez) (?:plus )?(?:encaisser|facturer|se connecter|imprimer|acceder|livrer|expedier|travailler)",
+    r"(?:connexion|synchronisation|authentification|acces|impression|encaissement)s? impossibles?",
+    r"refuse (?:toutes? )?(?:les )?(?:connexions|paiements|acces)",
     r"(?:sont|est) bloquee?s? depuis",
     # English
     r"(?:is|are|went|has gone|have gone|has been|have been) down",
@@ -261,6 +266,11 @@ TENDERS: tuple[str, ...] = (
     r"date limite de depot",
     r"depot des (?:offres|candidatures|dossiers)",
     r"cloture des soumissions",
+    r"(?:remise|reception|soumission) des (?:offres|propositions|plis)",
+    r"date limite de (?:remise|soumission|reception) des",
+    r"dossier de consultation",
+    r"(?:submission|bidding) (?:deadline|window)",
+    r"(?:call|invitation) (?:for|to) (?:bids|tenders)",
     r"tender",
     r"request for proposals?",
     r"\brfp\b",
