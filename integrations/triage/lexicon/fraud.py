@@ -80,7 +80,7 @@ FEES_TO_RELEASE: tuple[str, ...] = (
 # Payments that cannot be traced back or recalled: money transfer to a phone number or by wire service.
 UNTRACEABLE_PAYMENTS: tuple[str, ...] = (
     r"(?:transfert|envoi|paiement|versement) (?:d'argent )?(?:mobile|par (?:orange money|wave|mtn|moov|free money|mobile money|western union|moneygram))",
-    r"(?:orange money|wave|mobile money|momo)[\s:]*(?:au|to)?\s*\+?\d{2}",
+    r"(?:orange money|wave|mobile money|momo)[\s:]*(?:au|to)?\s*\+?\d{2,}",
     r"(?:send|transfer) (?:the )?(?:money|funds|payment) (?:by|via|through) (?:mobile money|western union|moneygram)",
 )
 
@@ -141,4 +141,10 @@ INVESTMENT_SCAM: tuple[str, ...] = (
     r"doublez (?:votre|vos)",
     r"double your",
     r"retrait instantane",
+    r"gagne[rz] jusqu'a",
+    r"(?:travaille[rz]|gagne[rz] [\w' ]{0,40}?) depuis (?:chez vous|votre domicile|la maison)",
+    r"sans (?:aucune )?experience (?:requise|necessaire)?",
+    r"earn up to",
+    r"(?:work|working) from home",
+    r"no experience (?:needed|required)",
 )
