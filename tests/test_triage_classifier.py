@@ -867,3 +867,57 @@ def test_automated_notice_with_an_imperative_and_a_later_deadline_is_important()
 def test_fines_payable_to_a_phone_number_or_by_link_from_an_unknown_sender_are_spam(body: str) -> None:
     email = message("Service des Amendes <amendes@paiement-amendes.test>", "Avis d'amende", body)
     assert _priority(email) is Priority.SPAM
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body"),
+    [
+        (
+            "Claire <claire@lumen-formation.test>",
+            "Convention à signer",
+            "Merci de nous retourner la convention signée avant 17h aujourd'hui, sans quoi votre intervention "
+            "sera retirée du programme.",
+        ),
+        (
+            "Charlotte <charlotte@lemieux-conseil.test>",
+            "Agreement for signature",
+            "Please sign the subcontracting agreement by 5 pm today; otherwise your team will be removed "
+            "from the proposal.",
+        ),
+        (
+            "Achats <achats@keita-mines.test>",
+            "Invitation to bid KM-14",
+            "Bids must be uploaded before 15:00 today. Late bids will not be considered.",
+        ),
+    ],
+)
+def test_clean_unknown_sender_with_formal_stakes_today_is_critical(
+    sender: str, subject: str, body: str
+) -> None:
+    assert _priority(message(sender, subject, body)) is Priority.CRITICAL
+
+
+def test_formal_stakes_today_need_a_clean_sender() -> None:
+    body = (
+        "Merci de signer le contrat avant 17h aujourd'hui, sans quoi il sera annulé : "
+        "https://contrat-signature.test/sign"
+    )
+    with_link = message("Service <contrats@contrat-signature.test>", "Contrat à signer", body)
+    assert _priority(with_link) is not Priority.CRITICAL
+    lookalike = message(
+        "Direction <dg@mbaye-conseil.test.secure-mail.test>",
+        "Contrat à signer",
+        "Merci de signer le contrat avant 17h aujourd'hui, sans quoi il sera annulé.",
+        Reply_To="dg.mbaye@mailbox.test",
+    )
+    assert _priority(lookalike) is Priority.SPAM
+
+
+def test_tender_announced_with_a_later_deadline_is_important() -> None:
+    email = message(
+        "Portail des marchés <notifications@marches-publics.test>",
+        "Nouvelle consultation publiée",
+        "Une consultation correspondant à votre profil est publiée. Date limite de remise des offres : "
+        "10 avril 2026 à 12h00.",
+    )
+    assert _priority(email) is Priority.IMPORTANT

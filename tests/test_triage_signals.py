@@ -10,6 +10,7 @@ import pytest
 from integrations.triage import Priority, TriageContext
 from integrations.triage.amount import find_amounts, parse_number
 from integrations.triage.bulk import analyze_bulk
+from integrations.triage.content import Cues, read_cues
 from integrations.triage.deadline import find_deadlines, horizon_days, pick_deadline
 from integrations.triage.offline import apply_feedback
 from integrations.triage.sender import (
@@ -167,6 +168,8 @@ def test_parse_number_separators() -> None:
         ("mail.cloudouest.test", "cloudouest.test", False),  # a subdomain is the same organisation
         ("sahel-transport.test", "sgt-transit.test", False),
         ("gmail.test", "mbaye-conseil.test", False),
+        ("mbaye-conseil.test.secure-mail.test", "mbaye-conseil.test", True),  # known domain as a prefix
+        ("sgt-transit.test.invoice-portal.test", "sgt-transit.test", True),
     ],
 )
 def test_lookalike_domains(domain: str, known: str, expected: bool) -> None:
@@ -286,3 +289,68 @@ def test_feedback_moves_one_level_per_sender_vote_and_half_per_domain_vote() -> 
         apply_feedback(Priority.SPAM, "a@x.test", context(sender=3), phishing=True)[0] is Priority.IMPORTANT
     )
     assert apply_feedback(Priority.SPAM, "a@x.test", context())[1] is None
+
+
+def _cues(subject: str, body: str) -> Cues:
+    return read_cues(fold(subject), fold(body), "")
+
+
+@pytest.mark.parametrize(
+    ("signal", "subject", "body"),
+    [
+        ("outage", "Site KO", "Nos clients ne peuvent plus passer commande depuis ce matin."),
+        (
+            "outage",
+            "Caisses",
+            "Aucune boutique ne peut encaisser, le logiciel affiche synchronisation impossible.",
+        ),
+        ("outage", "Plateforme", "La plateforme refuse toutes les connexions depuis 8h."),
+        ("outage", "Checkout", "Our customers cannot pay since this morning."),
+        ("tender", "Consultation AO-12", "Date limite de remise des offres : 9 janvier à 12h."),
+        ("tender", "Invitation to bid KM-14", "Late bids will not be considered."),
+        (
+            "credentials",
+            "Dossier",
+            "Téléchargez-le en vous identifiant avec le mot de passe de votre messagerie.",
+        ),
+        ("credentials", "Document", "Please sign in with your email password to access the document."),
+        ("formal_notice", "Avis de passage", "Un contrôle sur place est programmé le 16 décembre à 10h."),
+        ("no_action", "Colis", "Votre colis arrive demain, aucune signature requise."),
+        ("no_action", "Parcel", "Out for delivery today. No signature required."),
+    ],
+)
+def test_content_signals_in_both_languages(signal: str, subject: str, body: str) -> None:
+    assert getattr(_cues(subject, body), signal)
+
+
+@pytest.mark.parametrize(
+    ("signal", "subject", "body"),
+    [
+        (
+            "secret_transfer",
+            "Demande",
+            "Opération urgente et confidentielle. Je ne peux pas être joint par téléphone.",
+        ),
+        ("secret_transfer", "Request", "This is a confidential transfer, I can't take calls today."),
+        (
+            "investment",
+            "Emploi",
+            "Gagnez jusqu'à 500 000 FCFA par mois depuis chez vous, sans expérience requise.",
+        ),
+        ("investment", "Job", "Earn up to $3,000 a month working from home, no experience needed."),
+        (
+            "promotions",
+            "Webinaire",
+            "Il ne reste que 12 places pour notre masterclass gratuite, réservez votre place.",
+        ),
+        ("promotions", "Webinar", "Only 12 seats left for our free webinar: save your seat."),
+    ],
+)
+def test_scam_and_marketing_counts_in_both_languages(signal: str, subject: str, body: str) -> None:
+    assert getattr(_cues(subject, body), signal) >= 2
+
+
+def test_untraceable_payment_to_a_full_phone_number() -> None:
+    assert _cues(
+        "Frais", "Réglez les frais par Mobile Money au +225 07 00 00 00 00 avant ce soir."
+    ).untraceable_payment
