@@ -921,3 +921,24 @@ def test_tender_announced_with_a_later_deadline_is_important() -> None:
         "10 avril 2026 à 12h00.",
     )
     assert _priority(email) is Priority.IMPORTANT
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body"),
+    [
+        (
+            "Legal Department <legal@copyright-claims.test>",
+            "Formal notice of copyright infringement",
+            "This is a formal notice. To avoid legal action within 48 hours, pay the settlement fee of "
+            "USD 1,200 here: https://copyright-claims.test/settle",
+        ),
+        (
+            "Service Contentieux <avis@recouvrement-amendes.test>",
+            "Mise en demeure avant poursuites",
+            "Nous vous mettons en demeure. Pour éviter les poursuites, réglez la somme de 95 000 FCFA ici : "
+            "https://recouvrement-amendes.test/payer",
+        ),
+    ],
+)
+def test_legal_threat_with_a_payment_link_is_spam(sender: str, subject: str, body: str) -> None:
+    assert _priority(message(sender, subject, body)) is Priority.SPAM

@@ -12,6 +12,8 @@ CREDENTIALS: tuple[str, ...] = (
     # English
     r"(?:enter|confirm|verify|provide|update|submit|send|re-?enter)[\w' ,]{0,50}?(?:password|credentials|login details|\bpin\b|one-time code|\botp\b|verification code|security code|card (?:number|details)|payment (?:details|information))",
     r"(?:log|sign) in (?:with|using) your",
+    r"(?:reply|respond) with your (?:card|bank|account|login|password|pin)",
+    r"(?:repondez|repondre) (?:en indiquant|avec) (?:votre|vos) (?:numero de carte|coordonnees bancaires|identifiants|code)",
     r"your (?:email|mailbox|webmail) password",
     r"verify your (?:account|identity|mailbox|email)",
     r"(?:validate|reactivate|unlock|restore) your (?:account|mailbox|access)",
@@ -46,6 +48,7 @@ PAY_LINKS: tuple[str, ...] = (
     r"update (?:your )?(?:payment|billing) (?:details|information|method)",
     r"(?:renouvelez|renouveler|renew)[\w' ]{0,30}?(?:en ligne|online|maintenant|now)",
     r"(?:payer|regler|payez|reglez|pay|settle)[\w' ]{0,40}:?\s*<?(?:https?://|www\.)",
+    r"(?:payer|regler|payez|reglez|pay|settle) [\w' ,.$]{0,60}?(?:ici|here|below|ci-dessous)\s*:?\s*<?(?:https?://|www\.)",
 )
 
 # Pretexts of credential phishing: full mailbox, expiring password, held messages, shared documents.
@@ -73,6 +76,8 @@ FEES_TO_RELEASE: tuple[str, ...] = (
     r"(?:pour|afin de) (?:liberer|debloquer|recevoir|reclamer) (?:les fonds|vos gains|votre colis|le virement|votre argent)",
     r"retenue? (?:en douane|par notre service)",
     r"customs (?:fees?|duties|charges)",
+    r"held (?:at|in|by) customs",
+    r"duties (?:of|payable|must be paid|due)",
     r"(?:processing|release|clearance|handling|compliance) fee",
     r"to (?:release|claim|receive) (?:the|your) (?:funds|parcel|package|prize|winnings|transfer)",
 )

@@ -268,7 +268,7 @@ CHURN: tuple[str, ...] = (
 TENDERS: tuple[str, ...] = (
     r"appel d'offres?",
     r"date limite de depot",
-    r"depot des (?:offres|candidatures|dossiers)",
+    r"depot des (?:offres|candidatures|dossiers|plis)",
     r"cloture des soumissions",
     r"(?:remise|reception|soumission) des (?:offres|propositions|plis)",
     r"date limite de (?:remise|soumission|reception) des",
