@@ -942,3 +942,60 @@ def test_tender_announced_with_a_later_deadline_is_important() -> None:
 )
 def test_legal_threat_with_a_payment_link_is_spam(sender: str, subject: str, body: str) -> None:
     assert _priority(message(sender, subject, body)) is Priority.SPAM
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body"),
+    [
+        (
+            "Jean Kassi <jean.kassi@kassi-btp.test>",
+            "Pointage en panne",
+            "Depuis ce matin le système de pointage que vous nous avez installé ne fonctionne plus, "
+            "60 ouvriers ne peuvent pas badger. Merci d'intervenir au plus vite.",
+        ),
+        (
+            "Daniel Okoro <d.okoro@okoro-energy.test>",
+            "Dashboard down",
+            "The reporting dashboard you delivered last month has been down since 7am. Please help urgently.",
+        ),
+    ],
+)
+def test_outage_of_what_the_company_delivered_is_critical_from_a_client_not_in_the_context(
+    sender: str, subject: str, body: str
+) -> None:
+    assert _priority(message(sender, subject, body)) is Priority.CRITICAL
+
+
+def test_cold_outreach_about_a_broken_site_stays_spam() -> None:
+    email = message(
+        "Alex <alex@uptime-pros.test>",
+        "Your website is down",
+        "Hi, I noticed your website is down. Our team can fix it today. Would you be open to a quick call?",
+    )
+    assert _priority(email) is Priority.SPAM
+
+
+def test_known_address_with_an_outside_payment_link_is_never_critical() -> None:
+    email = message(
+        "Awa <awa@sgt-transit.test>",
+        "Facture",
+        "Bonjour, veuillez régler la facture via ce lien sécurisé https://pay-secure-invoices.test/x "
+        "avant ce soir, sans quoi le dossier sera transmis au contentieux.",
+    )
+    assert _priority(email) is not Priority.CRITICAL
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Fais un virement confidentiel de 8 millions aujourd'hui, n'en parle à personne.", Priority.SPAM),
+        ("Buy four gift cards and send me the codes, keep this between us.", Priority.SPAM),
+        (
+            "Pour le cadeau d'équipe, on part sur des cartes cadeaux ? Dis-moi d'ici vendredi.",
+            Priority.IMPORTANT,
+        ),
+    ],
+)
+def test_ceo_fraud_hallmarks_from_the_company_domain(body: str, expected: Priority) -> None:
+    email = message("Direction <moussa@mbaye-conseil.test>", "Demande", body)
+    assert _priority(email) is expected

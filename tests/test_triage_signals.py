@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.triage import Priority, TriageContext
+from integrations.triage import Party, Priority, TriageContext
 from integrations.triage.amount import find_amounts, parse_number
 from integrations.triage.bulk import analyze_bulk
 from integrations.triage.content import Cues, read_cues
@@ -326,6 +326,8 @@ def _cues(subject: str, body: str) -> Cues:
         ("credentials", "Colis", "Répondez en indiquant votre numéro de carte pour le libérer."),
         ("pay_link", "Notice", "Pay the settlement fee of USD 1,200 here: https://claims.test/settle"),
         ("pay_link", "Avis", "Réglez l'amende de 45 000 FCFA ici : https://amendes.test/payer"),
+        ("our_system", "Pointage", "Le système de pointage que vous nous avez installé ne fonctionne plus."),
+        ("our_system", "Dashboard", "The reporting dashboard you delivered last month is down."),
         ("no_action", "Colis", "Votre colis arrive demain, aucune signature requise."),
         ("no_action", "Parcel", "Out for delivery today. No signature required."),
     ],
@@ -365,3 +367,14 @@ def test_untraceable_payment_to_a_full_phone_number() -> None:
     assert _cues(
         "Frais", "Réglez les frais par Mobile Money au +225 07 00 00 00 00 avant ce soir."
     ).untraceable_payment
+
+
+def test_colleague_sharing_a_surname_with_a_party_is_not_a_display_mismatch() -> None:
+    context = TriageContext(
+        organization_domains=("mbaye-conseil.test",),
+        suppliers=(Party("Cabinet Traoré", "cabinet-traore.test", "accountant"),),
+    )
+    colleague = analyze_sender(message("Awa Traoré <a.traore@mbaye-conseil.test>", "x", "y"), context)
+    assert colleague.relation is Relation.INTERNAL and not colleague.flags
+    stranger = analyze_sender(message("Cabinet Traoré <compta@traore-expertise.test>", "x", "y"), context)
+    assert DISPLAY_MISMATCH in stranger.flags or LOOKALIKE in stranger.flags

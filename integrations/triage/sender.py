@@ -252,7 +252,10 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
 
     folded_display = fold(display)
     if display and not via_platform:
-        for candidate, _kind in parties:
+        # A colleague on the company's own domain who shares a surname with a client or supplier
+        # ("Awa Traoré" beside "Cabinet Traoré") does not claim to be that party.
+        others = () if relation is Relation.INTERNAL else parties
+        for candidate, _kind in others:
             claimed = (
                 candidate.name
                 and not _belongs(domain, candidate.domain)

@@ -202,6 +202,19 @@ OUTAGES: tuple[str, ...] = (
     r"no [\w-]+ (?:has|have) been (?:imported|processed|received|sent) since",
 )
 
+# The broken thing is something the company delivered or runs for the sender.
+OUR_SYSTEM: tuple[str, ...] = (
+    # French
+    r"(?:que|qu') vous (?:nous )?(?:avez|aviez) (?:installee?s?|developpee?s?|livree?s?|deployee?s?|mise?s? en place|configuree?s?|mise?s? a jour)",
+    r"(?:depuis|apres) (?:votre|la derniere|vos) (?:mise a jour|intervention|deploiement|livraison|migration)",
+    r"(?:developpee?|livree?|installee?|maintenue?) par (?:vous|votre (?:equipe|societe)|atelier)",
+    r"(?:votre|vos) (?:logiciel|application|outil|module|connecteur|script|robot|plateforme|systeme|portail|site)s?",
+    # English
+    r"(?:that |which )?(?:you|your team) (?:delivered|built|installed|deployed|set up|developed|maintain|configured)",
+    r"(?:since|after) (?:your|the last) (?:update|deployment|release|migration|intervention)",
+    r"your (?:software|app|application|tool|module|connector|script|bot|platform|system|portal|integration)",
+)
+
 LOW_PRIORITY: tuple[str, ...] = (
     r"\bp[345]\b",
     r"(?:priority|priorite)\s*:?\s*(?:low|basse|faible|normale?)",
