@@ -328,6 +328,7 @@ def _cues(subject: str, body: str) -> Cues:
         ("pay_link", "Avis", "Réglez l'amende de 45 000 FCFA ici : https://amendes.test/payer"),
         ("our_system", "Pointage", "Le système de pointage que vous nous avez installé ne fonctionne plus."),
         ("our_system", "Dashboard", "The reporting dashboard you delivered last month is down."),
+        ("pay_link", "Amende", "Payez avant ce soir pour éviter une majoration : https://amendes.test"),
         ("no_action", "Colis", "Votre colis arrive demain, aucune signature requise."),
         ("no_action", "Parcel", "Out for delivery today. No signature required."),
     ],

@@ -47,7 +47,7 @@ PAY_LINKS: tuple[str, ...] = (
     r"payment link",
     r"update (?:your )?(?:payment|billing) (?:details|information|method)",
     r"(?:renouvelez|renouveler|renew)[\w' ]{0,30}?(?:en ligne|online|maintenant|now)",
-    r"(?:payer|regler|payez|reglez|pay|settle)[\w' ]{0,40}:?\s*<?(?:https?://|www\.)",
+    r"(?:payer|regler|payez|reglez|pay|settle)[\w' ]{0,60}:?\s*<?(?:https?://|www\.)",
     r"(?:payer|regler|payez|reglez|pay|settle) [\w' ,.$]{0,60}?(?:ici|here|below|ci-dessous)\s*:?\s*<?(?:https?://|www\.)",
 )
 
