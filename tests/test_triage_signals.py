@@ -329,6 +329,10 @@ def _cues(subject: str, body: str) -> Cues:
         ("our_system", "Pointage", "Le système de pointage que vous nous avez installé ne fonctionne plus."),
         ("our_system", "Dashboard", "The reporting dashboard you delivered last month is down."),
         ("pay_link", "Amende", "Payez avant ce soir pour éviter une majoration : https://amendes.test"),
+        ("churn", "Dernier avertissement", "Sinon nous mettrons fin à notre contrat."),
+        ("churn", "Last warning", "Otherwise we will not renew the contract."),
+        ("consequence", "Données", "Si ce n'est pas corrigé d'ici ce soir, nous arrêtons."),
+        ("consequence", "Data", "If we don't receive it by tonight, the launch moves to the next quarter."),
         ("no_action", "Colis", "Votre colis arrive demain, aucune signature requise."),
         ("no_action", "Parcel", "Out for delivery today. No signature required."),
     ],
@@ -358,6 +362,12 @@ def test_content_signals_in_both_languages(signal: str, subject: str, body: str)
             "Il ne reste que 12 places pour notre masterclass gratuite, réservez votre place.",
         ),
         ("promotions", "Webinar", "Only 12 seats left for our free webinar: save your seat."),
+        ("cold_outreach", "Relance", "Notre offre de génération de leads : je me permets de vous contacter."),
+        (
+            "cold_outreach",
+            "Follow-up",
+            "Our lead generation team helps agencies; would you be open to a call?",
+        ),
     ],
 )
 def test_scam_and_marketing_counts_in_both_languages(signal: str, subject: str, body: str) -> None:

@@ -53,6 +53,7 @@ PROMOTIONS: tuple[str, ...] = (
 COLD_OUTREACH: tuple[str, ...] = (
     # French
     r"je me permets de vous (?:contacter|ecrire|solliciter)",
+    r"generation de (?:leads|prospects|rendez-vous)",
     r"j'ai (?:decouvert|trouve|remarque) [\w' ]{0,60}(?:annuaire|repertoire|linkedin|votre site)",
     r"(?:auriez-vous|avez-vous) (?:\d+|quelques|cinq|dix|quinze) minutes",
     r"(?:un|une) (?:appel|echange|rendez-vous|demo|demonstration) (?:de \d+ minutes|rapide|decouverte|gratuite?)",

@@ -117,6 +117,7 @@ CONSEQUENCES: tuple[str, ...] = (
     r"s'arreter(?:a|ont)?",
     r"s'arrete",
     r"si (?:je|nous) (?:n'ai|n'avons|ne recois|ne recevons) pas",
+    r"si (?:ce|cela|ca) n'est pas (?:corrige|regle|resolu|fait|livre|repare|signe|paye)",
     r"if (?:i|we) (?:don't|do not|haven't|have not) (?:hear|receive|get)",
     r"consequences? :",
     r"a saturation",
@@ -265,6 +266,7 @@ ACCOUNT_BLOCKED: tuple[str, ...] = (
 CHURN: tuple[str, ...] = (
     r"ne (?:reconduirons|renouvellerons|prolongerons) pas",
     r"(?:resilier|rompre|mettre fin a|mettre un terme a) (?:le |notre |nos |au |a notre )?(?:contrat|collaboration|partenariat|relation)",
+    r"(?:mettrons|mettrions|mettra|mettrait) (?:fin|un terme) a (?:le |notre |nos |au |la |cette )?(?:contrat|collaboration|partenariat|relation)",
     r"(?:changer|change) de (?:prestataire|fournisseur)",
     r"(?:aupres )?d'autres (?:prestataires|fournisseurs)",
     r"examiner les alternatives",
