@@ -274,7 +274,7 @@ def _trusted_dangers(r: _Reading) -> list[str]:
     is the one a spoofed From most often shows."""
     c = r.cues
     danger: list[str] = []
-    if c.credentials and r.foreign_links:
+    if r.foreign_links and c.credentials:
         danger.append("asks for credentials on an outside site")
     if r.sender.relation is Relation.INTERNAL and not r.sender.in_conversation:
         if c.gift_cards and (c.secret_transfer or _CODES.search(r.folded_body)):
@@ -300,7 +300,7 @@ def _decide(r: _Reading) -> _Verdict:
         return _Verdict(Priority.SPAM, "phishing", [*reasons, *danger, "phishing"], phishing=True)
     # A known address asking to pay through another site's link: a hijacked mailbox or an
     # invoice-redirection scam is possible, so it is never promoted to critical.
-    outside_payment = trusted and c.pay_link and r.foreign_links > 0
+    outside_payment = trusted and r.foreign_links > 0 and c.pay_link
     pushes = c.asks or c.consequence or c.links > 0 or r.deadline is not None or c.payment_asked
     traps = [] if trusted else list(r.traps)
     spoofing = sum(_FLAG_WEIGHTS.get(flag, 1) for flag in s.flags) + 3 * len(traps) + (1 if pushes else 0)
