@@ -328,6 +328,10 @@ def _cues(subject: str, body: str) -> Cues:
         ("pay_link", "Avis", "Réglez l'amende de 45 000 FCFA ici : https://amendes.test/payer"),
         ("our_system", "Pointage", "Le système de pointage que vous nous avez installé ne fonctionne plus."),
         ("our_system", "Dashboard", "The reporting dashboard you delivered last month is down."),
+        ("credentials", "Account limited", "Log in to restore access: https://x.test/restore"),
+        ("credentials", "Compte bloqué", "Connectez-vous pour le débloquer : https://x.test/debloquer"),
+        ("lure", "Account", "Your account has been limited after unusual activity."),
+        ("lure", "Compte", "Votre compte a été limité suite à une activité inhabituelle."),
         ("pay_link", "Amende", "Payez avant ce soir pour éviter une majoration : https://amendes.test"),
         ("churn", "Dernier avertissement", "Sinon nous mettrons fin à notre contrat."),
         ("churn", "Last warning", "Otherwise we will not renew the contract."),
@@ -389,3 +393,8 @@ def test_colleague_sharing_a_surname_with_a_party_is_not_a_display_mismatch() ->
     assert colleague.relation is Relation.INTERNAL and not colleague.flags
     stranger = analyze_sender(message("Cabinet Traoré <compta@traore-expertise.test>", "x", "y"), context)
     assert DISPLAY_MISMATCH in stranger.flags or LOOKALIKE in stranger.flags
+
+
+def test_brand_display_name_over_a_homoglyph_domain_is_a_lookalike() -> None:
+    profile = analyze_sender(message("PayPal <service@paypa1-resolution.test>", "x", "y"), CONTEXT)
+    assert LOOKALIKE in profile.flags

@@ -282,7 +282,8 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
         if brand_match:
             brand_label = brand_match.group(0).replace(" ", "")
             if label != brand_label:
-                flags.append(LOOKALIKE if brand_label in label.replace("-", "") else DISPLAY_MISMATCH)
+                imitates = brand_label in label.replace("-", "") or brand_label in _squash(label)
+                flags.append(LOOKALIKE if imitates else DISPLAY_MISMATCH)
                 impersonated = impersonated or brand_match.group(0)
 
     freemail = _is_freemail(domain)

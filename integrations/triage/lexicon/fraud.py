@@ -13,6 +13,8 @@ CREDENTIALS: tuple[str, ...] = (
     r"(?:enter|confirm|verify|provide|update|submit|send|re-?enter)[\w' ,]{0,50}?(?:password|credentials|login details|\bpin\b|one-time code|\botp\b|verification code|security code|card (?:number|details)|payment (?:details|information))",
     r"(?:log|sign) in (?:with|using) your",
     r"(?:reply|respond) with your (?:card|bank|account|login|password|pin)",
+    r"(?:log|sign) in (?:now |here )?to (?:restore|unlock|reactivate|verify|confirm|secure|lift)",
+    r"connectez-vous (?:ici |maintenant )?pour (?:le |la |les |votre |vos )?(?:debloquer|reactiver|retablir|verifier|confirmer|securiser|lever)",
     r"(?:repondez|repondre) (?:en indiquant|avec) (?:votre|vos) (?:numero de carte|coordonnees bancaires|identifiants|code)",
     r"your (?:email|mailbox|webmail) password",
     r"verify your (?:account|identity|mailbox|email)",
@@ -68,6 +70,8 @@ LURES: tuple[str, ...] = (
     r"(?:validez|verifiez) votre (?:messagerie|boite)",
     r"(?:connexion|sign-in|login) (?:inhabituelle|suspecte|unusual|suspicious)",
     r"unusual sign-in",
+    r"(?:your )?account (?:has been|is|was) (?:limited|restricted|on hold)",
+    r"(?:votre )?compte (?:a ete |est )?(?:limite|restreint)",
 )
 
 FEES_TO_RELEASE: tuple[str, ...] = (
