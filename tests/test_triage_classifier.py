@@ -999,3 +999,15 @@ def test_known_address_with_an_outside_payment_link_is_never_critical() -> None:
 def test_ceo_fraud_hallmarks_from_the_company_domain(body: str, expected: Priority) -> None:
     email = message("Direction <moussa@mbaye-conseil.test>", "Demande", body)
     assert _priority(email) is expected
+
+
+def test_known_client_signature_through_a_platform_due_today_is_critical() -> None:
+    email = message(
+        "Signeo <no-reply@signeo.test>",
+        "Awa vous invite à signer : contrat 2026 (expire ce soir)",
+        "Awa (awa@sgt-transit.test) vous a envoyé un document à signer. Le contrat doit être signé "
+        "aujourd'hui. Cette demande expire aujourd'hui à 23h59.",
+        Reply_To="awa@sgt-transit.test",
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    assert _priority(email) is Priority.CRITICAL

@@ -337,6 +337,16 @@ def _cues(subject: str, body: str) -> Cues:
         ("churn", "Last warning", "Otherwise we will not renew the contract."),
         ("consequence", "Données", "Si ce n'est pas corrigé d'ici ce soir, nous arrêtons."),
         ("consequence", "Data", "If we don't receive it by tonight, the launch moves to the next quarter."),
+        ("price_change", "Tarifs 2026", "Nos tarifs augmenteront de 8 % au 1er janvier."),
+        ("price_change", "Pricing", "Our prices are going up by 5% in February."),
+        ("application", "Data Engineer", "I saw your opening and would love to apply."),
+        ("application", "Poste", "Je souhaiterais postuler au poste de développeur."),
+        ("solicitation", "Annuaire", "La validation vaut souscription d'un abonnement annuel."),
+        ("solicitation", "Directory", "Returning the signed form constitutes an order."),
+        ("consequence", "Serveur", "Il sera isolé du réseau à 11h si rien n'est fait."),
+        ("consequence", "Server", "It will be suspended at 11:00 unless action is taken."),
+        ("no_action", "Réservation", "Le changement est confirmé. Aucun supplément à régler."),
+        ("no_action", "Booking", "Your change is confirmed, nothing to pay."),
         ("no_action", "Colis", "Votre colis arrive demain, aucune signature requise."),
         ("no_action", "Parcel", "Out for delivery today. No signature required."),
     ],
@@ -366,6 +376,18 @@ def test_content_signals_in_both_languages(signal: str, subject: str, body: str)
             "Il ne reste que 12 places pour notre masterclass gratuite, réservez votre place.",
         ),
         ("promotions", "Webinar", "Only 12 seats left for our free webinar: save your seat."),
+        ("investment", "Club", "Nos membres ont multiplié par 10 leur capital en bitcoin."),
+        ("investment", "Club", "Our members multiplied by 10 their capital with bitcoin."),
+        (
+            "cold_outreach",
+            "Site",
+            "En visitant votre site, j'ai remarqué un souci. Notre agence vous propose une refonte.",
+        ),
+        (
+            "cold_outreach",
+            "Formations",
+            "Saviez-vous que vos salariés peuvent être formés ? Bénéficiez de cette offre.",
+        ),
         ("cold_outreach", "Relance", "Notre offre de génération de leads : je me permets de vous contacter."),
         (
             "cold_outreach",
@@ -398,3 +420,14 @@ def test_colleague_sharing_a_surname_with_a_party_is_not_a_display_mismatch() ->
 def test_brand_display_name_over_a_homoglyph_domain_is_a_lookalike() -> None:
     profile = analyze_sender(message("PayPal <service@paypa1-resolution.test>", "x", "y"), CONTEXT)
     assert LOOKALIKE in profile.flags
+
+
+def test_a_date_fixed_for_a_tender_deposit_is_a_deadline() -> None:
+    text = (
+        "La date limite de dépôt des offres pour la consultation restreinte SL-22 (audit des flux EDI) "
+        "est fixée à ce jour, 17h00."
+    )
+    found = pick_deadline(find_deadlines(text, TUESDAY))
+    assert found is not None and found.when.strftime("%Y-%m-%d %H:%M") == "2025-12-02 17:00"
+    english = pick_deadline(find_deadlines("Bids close today at 17:00 (deadline).", TUESDAY))
+    assert english is not None

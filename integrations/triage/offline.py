@@ -349,7 +349,9 @@ def _decide(r: _Reading) -> _Verdict:
             extra.append("consequence if missed")
         if outside_payment:
             return _Verdict(Priority.IMPORTANT, topic, [*reasons, *extra, "payment link to an outside site"])
-        if trusted and close_relation and (c.consequence or not b.automated):
+        # A signing platform writes automatically, but the request is the known party's own.
+        party_signature = s.via_platform and c.signature_asked
+        if trusted and close_relation and (c.consequence or not b.automated or party_signature):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra])
         if _credible_stakes_today(r, traps):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra, "credible sender, formal stakes"])

@@ -53,6 +53,11 @@ PROMOTIONS: tuple[str, ...] = (
 COLD_OUTREACH: tuple[str, ...] = (
     # French
     r"je me permets de vous (?:contacter|ecrire|solliciter)",
+    r"(?:en visitant|j'ai visite|j'ai consulte) votre site",
+    r"(?:notre|mon) (?:agence|cabinet|equipe) vous propose",
+    r"saviez-vous que",
+    r"(?:selectionnes?|selectionnees?) pour vous",
+    r"benefici(?:er|ez) de (?:cette|notre|nos) offres?",
     r"generation de (?:leads|prospects|rendez-vous)",
     r"j'ai (?:decouvert|trouve|remarque) [\w' ]{0,60}(?:annuaire|repertoire|linkedin|votre site)",
     r"(?:auriez-vous|avez-vous) (?:\d+|quelques|cinq|dix|quinze) minutes",
@@ -140,6 +145,7 @@ SOLICITATIONS: tuple[str, ...] = (
     r"not a bill",
     r"(?:n'est pas|ne constitue pas) une facture",
     r"vaut (?:bon de )?commande",
+    r"vaut (?:souscription|acceptation|engagement|adhesion)",
     r"constitutes? (?:an|a binding) order",
     r"payment is voluntary",
     r"(?:renvoi|retour|signature) du formulaire[\w' ]{0,40}(?:vaut|constitue|engage)",

@@ -94,6 +94,8 @@ NO_ACTION: tuple[str, ...] = (
     r"aucune (?:action|demarche|intervention) (?:requise|necessaire|de votre part|a (?:faire|effectuer|prevoir))",
     r"vous n'avez (?:aucune (?:action|demarche)|rien) a (?:faire|effectuer|prevoir)",
     r"rien a faire",
+    r"aucun (?:supplement|frais|montant|surcout) (?:n'est )?a (?:regler|payer)",
+    r"nothing (?:to pay|further to pay|is owed)",
     r"(?:aucune|sans) signature (?:n'est )?(?:requise|necessaire)",
     r"no signature (?:is )?(?:required|needed)",
     r"rien (?:n'est )?a (?:faire|prevoir|signer|regler) de (?:ton|votre) cote",

@@ -66,7 +66,7 @@ AUTHORITIES: tuple[str, ...] = (
 
 CONSEQUENCES: tuple[str, ...] = (
     # French
-    r"(?:sera|seront|serait|seraient) (?:definitivement |automatiquement |immediatement )?(?:suspendu|coupe|resilie|bloque|supprime|desactive|reporte|annule|perdu|rejete|refuse|retourne|transmis)e?s?",
+    r"(?:sera|seront|serait|seraient) (?:definitivement |automatiquement |immediatement )?(?:suspendu|coupe|resilie|bloque|supprime|desactive|reporte|annule|perdu|rejete|refuse|retourne|transmis|isole|execute|facture)e?s?",
     r"suspension",
     r"coupure",
     r"penalites?",
