@@ -867,3 +867,147 @@ def test_automated_notice_with_an_imperative_and_a_later_deadline_is_important()
 def test_fines_payable_to_a_phone_number_or_by_link_from_an_unknown_sender_are_spam(body: str) -> None:
     email = message("Service des Amendes <amendes@paiement-amendes.test>", "Avis d'amende", body)
     assert _priority(email) is Priority.SPAM
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body"),
+    [
+        (
+            "Claire <claire@lumen-formation.test>",
+            "Convention à signer",
+            "Merci de nous retourner la convention signée avant 17h aujourd'hui, sans quoi votre intervention "
+            "sera retirée du programme.",
+        ),
+        (
+            "Charlotte <charlotte@lemieux-conseil.test>",
+            "Agreement for signature",
+            "Please sign the subcontracting agreement by 5 pm today; otherwise your team will be removed "
+            "from the proposal.",
+        ),
+        (
+            "Achats <achats@keita-mines.test>",
+            "Invitation to bid KM-14",
+            "Bids must be uploaded before 15:00 today. Late bids will not be considered.",
+        ),
+    ],
+)
+def test_clean_unknown_sender_with_formal_stakes_today_is_critical(
+    sender: str, subject: str, body: str
+) -> None:
+    assert _priority(message(sender, subject, body)) is Priority.CRITICAL
+
+
+def test_formal_stakes_today_need_a_clean_sender() -> None:
+    body = (
+        "Merci de signer le contrat avant 17h aujourd'hui, sans quoi il sera annulé : "
+        "https://contrat-signature.test/sign"
+    )
+    with_link = message("Service <contrats@contrat-signature.test>", "Contrat à signer", body)
+    assert _priority(with_link) is not Priority.CRITICAL
+    lookalike = message(
+        "Direction <dg@mbaye-conseil.test.secure-mail.test>",
+        "Contrat à signer",
+        "Merci de signer le contrat avant 17h aujourd'hui, sans quoi il sera annulé.",
+        Reply_To="dg.mbaye@mailbox.test",
+    )
+    assert _priority(lookalike) is Priority.SPAM
+
+
+def test_tender_announced_with_a_later_deadline_is_important() -> None:
+    email = message(
+        "Portail des marchés <notifications@marches-publics.test>",
+        "Nouvelle consultation publiée",
+        "Une consultation correspondant à votre profil est publiée. Date limite de remise des offres : "
+        "10 avril 2026 à 12h00.",
+    )
+    assert _priority(email) is Priority.IMPORTANT
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body"),
+    [
+        (
+            "Legal Department <legal@copyright-claims.test>",
+            "Formal notice of copyright infringement",
+            "This is a formal notice. To avoid legal action within 48 hours, pay the settlement fee of "
+            "USD 1,200 here: https://copyright-claims.test/settle",
+        ),
+        (
+            "Service Contentieux <avis@recouvrement-amendes.test>",
+            "Mise en demeure avant poursuites",
+            "Nous vous mettons en demeure. Pour éviter les poursuites, réglez la somme de 95 000 FCFA ici : "
+            "https://recouvrement-amendes.test/payer",
+        ),
+    ],
+)
+def test_legal_threat_with_a_payment_link_is_spam(sender: str, subject: str, body: str) -> None:
+    assert _priority(message(sender, subject, body)) is Priority.SPAM
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body"),
+    [
+        (
+            "Jean Kassi <jean.kassi@kassi-btp.test>",
+            "Pointage en panne",
+            "Depuis ce matin le système de pointage que vous nous avez installé ne fonctionne plus, "
+            "60 ouvriers ne peuvent pas badger. Merci d'intervenir au plus vite.",
+        ),
+        (
+            "Daniel Okoro <d.okoro@okoro-energy.test>",
+            "Dashboard down",
+            "The reporting dashboard you delivered last month has been down since 7am. Please help urgently.",
+        ),
+    ],
+)
+def test_outage_of_what_the_company_delivered_is_critical_from_a_client_not_in_the_context(
+    sender: str, subject: str, body: str
+) -> None:
+    assert _priority(message(sender, subject, body)) is Priority.CRITICAL
+
+
+def test_cold_outreach_about_a_broken_site_stays_spam() -> None:
+    email = message(
+        "Alex <alex@uptime-pros.test>",
+        "Your website is down",
+        "Hi, I noticed your website is down. Our team can fix it today. Would you be open to a quick call?",
+    )
+    assert _priority(email) is Priority.SPAM
+
+
+def test_known_address_with_an_outside_payment_link_is_never_critical() -> None:
+    email = message(
+        "Awa <awa@sgt-transit.test>",
+        "Facture",
+        "Bonjour, veuillez régler la facture via ce lien sécurisé https://pay-secure-invoices.test/x "
+        "avant ce soir, sans quoi le dossier sera transmis au contentieux.",
+    )
+    assert _priority(email) is not Priority.CRITICAL
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Fais un virement confidentiel de 8 millions aujourd'hui, n'en parle à personne.", Priority.SPAM),
+        ("Buy four gift cards and send me the codes, keep this between us.", Priority.SPAM),
+        (
+            "Pour le cadeau d'équipe, on part sur des cartes cadeaux ? Dis-moi d'ici vendredi.",
+            Priority.IMPORTANT,
+        ),
+    ],
+)
+def test_ceo_fraud_hallmarks_from_the_company_domain(body: str, expected: Priority) -> None:
+    email = message("Direction <moussa@mbaye-conseil.test>", "Demande", body)
+    assert _priority(email) is expected
+
+
+def test_known_client_signature_through_a_platform_due_today_is_critical() -> None:
+    email = message(
+        "Signeo <no-reply@signeo.test>",
+        "Awa vous invite à signer : contrat 2026 (expire ce soir)",
+        "Awa (awa@sgt-transit.test) vous a envoyé un document à signer. Le contrat doit être signé "
+        "aujourd'hui. Cette demande expire aujourd'hui à 23h59.",
+        Reply_To="awa@sgt-transit.test",
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    assert _priority(email) is Priority.CRITICAL

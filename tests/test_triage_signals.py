@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.triage import Priority, TriageContext
+from integrations.triage import Party, Priority, TriageContext
 from integrations.triage.amount import find_amounts, parse_number
 from integrations.triage.bulk import analyze_bulk
+from integrations.triage.content import Cues, read_cues
 from integrations.triage.deadline import find_deadlines, horizon_days, pick_deadline
 from integrations.triage.offline import apply_feedback
 from integrations.triage.sender import (
@@ -167,6 +168,8 @@ def test_parse_number_separators() -> None:
         ("mail.cloudouest.test", "cloudouest.test", False),  # a subdomain is the same organisation
         ("sahel-transport.test", "sgt-transit.test", False),
         ("gmail.test", "mbaye-conseil.test", False),
+        ("mbaye-conseil.test.secure-mail.test", "mbaye-conseil.test", True),  # known domain as a prefix
+        ("sgt-transit.test.invoice-portal.test", "sgt-transit.test", True),
     ],
 )
 def test_lookalike_domains(domain: str, known: str, expected: bool) -> None:
@@ -286,3 +289,145 @@ def test_feedback_moves_one_level_per_sender_vote_and_half_per_domain_vote() -> 
         apply_feedback(Priority.SPAM, "a@x.test", context(sender=3), phishing=True)[0] is Priority.IMPORTANT
     )
     assert apply_feedback(Priority.SPAM, "a@x.test", context())[1] is None
+
+
+def _cues(subject: str, body: str) -> Cues:
+    return read_cues(fold(subject), fold(body), "")
+
+
+@pytest.mark.parametrize(
+    ("signal", "subject", "body"),
+    [
+        ("outage", "Site KO", "Nos clients ne peuvent plus passer commande depuis ce matin."),
+        (
+            "outage",
+            "Caisses",
+            "Aucune boutique ne peut encaisser, le logiciel affiche synchronisation impossible.",
+        ),
+        ("outage", "Plateforme", "La plateforme refuse toutes les connexions depuis 8h."),
+        ("outage", "Checkout", "Our customers cannot pay since this morning."),
+        ("tender", "Consultation AO-12", "Date limite de remise des offres : 9 janvier à 12h."),
+        ("tender", "Invitation to bid KM-14", "Late bids will not be considered."),
+        (
+            "credentials",
+            "Dossier",
+            "Téléchargez-le en vous identifiant avec le mot de passe de votre messagerie.",
+        ),
+        ("credentials", "Document", "Please sign in with your email password to access the document."),
+        ("formal_notice", "Avis de passage", "Un contrôle sur place est programmé le 16 décembre à 10h."),
+        ("tender", "Marché de numérisation", "Le dépôt des plis est fixé à aujourd'hui 11h."),
+        (
+            "fees_to_release",
+            "Shipment",
+            "Your shipment is held at customs. Duties of 38,500 XOF must be paid today.",
+        ),
+        ("fees_to_release", "Colis", "Votre colis est retenu en douane, frais de dédouanement à régler."),
+        ("credentials", "Shipment", "Reply with your card details to release it."),
+        ("credentials", "Colis", "Répondez en indiquant votre numéro de carte pour le libérer."),
+        ("pay_link", "Notice", "Pay the settlement fee of USD 1,200 here: https://claims.test/settle"),
+        ("pay_link", "Avis", "Réglez l'amende de 45 000 FCFA ici : https://amendes.test/payer"),
+        ("our_system", "Pointage", "Le système de pointage que vous nous avez installé ne fonctionne plus."),
+        ("our_system", "Dashboard", "The reporting dashboard you delivered last month is down."),
+        ("credentials", "Account limited", "Log in to restore access: https://x.test/restore"),
+        ("credentials", "Compte bloqué", "Connectez-vous pour le débloquer : https://x.test/debloquer"),
+        ("lure", "Account", "Your account has been limited after unusual activity."),
+        ("lure", "Compte", "Votre compte a été limité suite à une activité inhabituelle."),
+        ("pay_link", "Amende", "Payez avant ce soir pour éviter une majoration : https://amendes.test"),
+        ("churn", "Dernier avertissement", "Sinon nous mettrons fin à notre contrat."),
+        ("churn", "Last warning", "Otherwise we will not renew the contract."),
+        ("consequence", "Données", "Si ce n'est pas corrigé d'ici ce soir, nous arrêtons."),
+        ("consequence", "Data", "If we don't receive it by tonight, the launch moves to the next quarter."),
+        ("price_change", "Tarifs 2026", "Nos tarifs augmenteront de 8 % au 1er janvier."),
+        ("price_change", "Pricing", "Our prices are going up by 5% in February."),
+        ("application", "Data Engineer", "I saw your opening and would love to apply."),
+        ("application", "Poste", "Je souhaiterais postuler au poste de développeur."),
+        ("solicitation", "Annuaire", "La validation vaut souscription d'un abonnement annuel."),
+        ("solicitation", "Directory", "Returning the signed form constitutes an order."),
+        ("consequence", "Serveur", "Il sera isolé du réseau à 11h si rien n'est fait."),
+        ("consequence", "Server", "It will be suspended at 11:00 unless action is taken."),
+        ("no_action", "Réservation", "Le changement est confirmé. Aucun supplément à régler."),
+        ("no_action", "Booking", "Your change is confirmed, nothing to pay."),
+        ("no_action", "Colis", "Votre colis arrive demain, aucune signature requise."),
+        ("no_action", "Parcel", "Out for delivery today. No signature required."),
+    ],
+)
+def test_content_signals_in_both_languages(signal: str, subject: str, body: str) -> None:
+    assert getattr(_cues(subject, body), signal)
+
+
+@pytest.mark.parametrize(
+    ("signal", "subject", "body"),
+    [
+        (
+            "secret_transfer",
+            "Demande",
+            "Opération urgente et confidentielle. Je ne peux pas être joint par téléphone.",
+        ),
+        ("secret_transfer", "Request", "This is a confidential transfer, I can't take calls today."),
+        (
+            "investment",
+            "Emploi",
+            "Gagnez jusqu'à 500 000 FCFA par mois depuis chez vous, sans expérience requise.",
+        ),
+        ("investment", "Job", "Earn up to $3,000 a month working from home, no experience needed."),
+        (
+            "promotions",
+            "Webinaire",
+            "Il ne reste que 12 places pour notre masterclass gratuite, réservez votre place.",
+        ),
+        ("promotions", "Webinar", "Only 12 seats left for our free webinar: save your seat."),
+        ("investment", "Club", "Nos membres ont multiplié par 10 leur capital en bitcoin."),
+        ("investment", "Club", "Our members multiplied by 10 their capital with bitcoin."),
+        (
+            "cold_outreach",
+            "Site",
+            "En visitant votre site, j'ai remarqué un souci. Notre agence vous propose une refonte.",
+        ),
+        (
+            "cold_outreach",
+            "Formations",
+            "Saviez-vous que vos salariés peuvent être formés ? Bénéficiez de cette offre.",
+        ),
+        ("cold_outreach", "Relance", "Notre offre de génération de leads : je me permets de vous contacter."),
+        (
+            "cold_outreach",
+            "Follow-up",
+            "Our lead generation team helps agencies; would you be open to a call?",
+        ),
+    ],
+)
+def test_scam_and_marketing_counts_in_both_languages(signal: str, subject: str, body: str) -> None:
+    assert getattr(_cues(subject, body), signal) >= 2
+
+
+def test_untraceable_payment_to_a_full_phone_number() -> None:
+    assert _cues(
+        "Frais", "Réglez les frais par Mobile Money au +225 07 00 00 00 00 avant ce soir."
+    ).untraceable_payment
+
+
+def test_colleague_sharing_a_surname_with_a_party_is_not_a_display_mismatch() -> None:
+    context = TriageContext(
+        organization_domains=("mbaye-conseil.test",),
+        suppliers=(Party("Cabinet Traoré", "cabinet-traore.test", "accountant"),),
+    )
+    colleague = analyze_sender(message("Awa Traoré <a.traore@mbaye-conseil.test>", "x", "y"), context)
+    assert colleague.relation is Relation.INTERNAL and not colleague.flags
+    stranger = analyze_sender(message("Cabinet Traoré <compta@traore-expertise.test>", "x", "y"), context)
+    assert DISPLAY_MISMATCH in stranger.flags or LOOKALIKE in stranger.flags
+
+
+def test_brand_display_name_over_a_homoglyph_domain_is_a_lookalike() -> None:
+    profile = analyze_sender(message("PayPal <service@paypa1-resolution.test>", "x", "y"), CONTEXT)
+    assert LOOKALIKE in profile.flags
+
+
+def test_a_date_fixed_for_a_tender_deposit_is_a_deadline() -> None:
+    text = (
+        "La date limite de dépôt des offres pour la consultation restreinte SL-22 (audit des flux EDI) "
+        "est fixée à ce jour, 17h00."
+    )
+    found = pick_deadline(find_deadlines(text, TUESDAY))
+    assert found is not None and found.when.strftime("%Y-%m-%d %H:%M") == "2025-12-02 17:00"
+    english = pick_deadline(find_deadlines("Bids close today at 17:00 (deadline).", TUESDAY))
+    assert english is not None

@@ -25,6 +25,7 @@ _OUTAGE = compile_terms(risk.OUTAGES)
 _SEVERE = compile_terms(risk.SEVERE_CONSEQUENCES)
 _SCHEDULE = compile_terms(notification.SCHEDULES)
 _LOW = compile_terms(risk.LOW_PRIORITY)
+_OUR_SYSTEM = compile_terms(risk.OUR_SYSTEM)
 _IMMEDIACY = compile_terms(risk.IMMEDIACY)
 _BLOCKED = compile_terms(risk.ACCOUNT_BLOCKED)
 _CHURN = compile_terms(risk.CHURN)
@@ -187,6 +188,11 @@ class Cues:
     def outage(self) -> bool:
         """Something in production is down or blocked."""
         return self._has(_OUTAGE)
+
+    @cached_property
+    def our_system(self) -> bool:
+        """The sender says the thing at issue is something the reader delivered or runs."""
+        return self._has(_OUR_SYSTEM)
 
     @cached_property
     def low_priority(self) -> bool:

@@ -42,6 +42,7 @@ _CONTRACT = re.compile(
     r"contrat|contract|\bsow\b|avenant|engagement de confidentialite|\bnda\b|bon de commande|charte|accord"
 )
 _INVOICE = re.compile(r"factur|invoice|honoraires|cotisations")
+_CODES = re.compile(r"\bcodes?\b")
 _DOCUMENTS = re.compile(
     r"\bcv\b|pieces|documents?|attestations?|releves|justificatifs?|rapport|note d'une page|report\b|chiffres"
 )
@@ -267,6 +268,22 @@ def _dangers(r: _Reading, trusted: bool) -> list[str]:
     return danger
 
 
+def _trusted_dangers(r: _Reading) -> list[str]:
+    """What even a known address may not ask: credentials on another site; from the company's own
+    domain, the hallmarks of CEO fraud (gift cards, a confidential transfer), since that address
+    is the one a spoofed From most often shows."""
+    c = r.cues
+    danger: list[str] = []
+    if r.foreign_links and c.credentials:
+        danger.append("asks for credentials on an outside site")
+    if r.sender.relation is Relation.INTERNAL and not r.sender.in_conversation:
+        if c.gift_cards and (c.secret_transfer or _CODES.search(r.folded_body)):
+            danger.append("gift cards")
+        if c.secret_transfer >= 2 or (c.secret_transfer and (c.payment_asked or r.amounts)):
+            danger.append("confidential transfer request")
+    return danger
+
+
 def _decide(r: _Reading) -> _Verdict:
     """The ordered rules: scams, phishing, marketing, automatic replies, notices, urgency, then asks."""
     s, c, b = r.sender, r.cues, r.bulk
@@ -278,9 +295,12 @@ def _decide(r: _Reading) -> _Verdict:
     scam = not trusted and (c.lottery >= 2 or c.investment >= 2 or (c.lottery > 0 and c.fees_to_release))
     if scam:
         return _Verdict(Priority.SPAM, "scam", [*reasons, "lottery or investment scam"], phishing=True)
-    danger = [] if trusted else _dangers(r, trusted)
+    danger = _dangers(r, trusted) if not trusted else _trusted_dangers(r)
     if danger:
         return _Verdict(Priority.SPAM, "phishing", [*reasons, *danger, "phishing"], phishing=True)
+    # A known address asking to pay through another site's link: a hijacked mailbox or an
+    # invoice-redirection scam is possible, so it is never promoted to critical.
+    outside_payment = trusted and r.foreign_links > 0 and c.pay_link
     pushes = c.asks or c.consequence or c.links > 0 or r.deadline is not None or c.payment_asked
     traps = [] if trusted else list(r.traps)
     spoofing = sum(_FLAG_WEIGHTS.get(flag, 1) for flag in s.flags) + 3 * len(traps) + (1 if pushes else 0)
@@ -327,16 +347,23 @@ def _decide(r: _Reading) -> _Verdict:
         extra = [horizon_reason] if horizon_reason else []
         if c.consequence:
             extra.append("consequence if missed")
-        if trusted and close_relation and (c.consequence or not b.automated):
+        if outside_payment:
+            return _Verdict(Priority.IMPORTANT, topic, [*reasons, *extra, "payment link to an outside site"])
+        # A signing platform writes automatically, but the request is the known party's own.
+        party_signature = s.via_platform and c.signature_asked
+        if trusted and close_relation and (c.consequence or not b.automated or party_signature):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra])
+        if _credible_stakes_today(r, traps):
+            return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra, "credible sender, formal stakes"])
         return _Verdict(
             Priority.IMPORTANT, topic, [*reasons, *extra, "unverified sender" if not trusted else "automated"]
         )
+    clean = credible and not r.foreign_links and not traps
     if (
         c.outage
         and live
         and not b.bulk
-        and ((trusted and close_relation) or (credible and c.service_relationship))
+        and ((trusted and close_relation) or (clean and (c.service_relationship or c.our_system)))
     ):
         return _Verdict(
             Priority.CRITICAL,
@@ -364,6 +391,8 @@ def _decide(r: _Reading) -> _Verdict:
         important.append("job application")
     if c.quote_request:
         important.append("quote request")
+    if c.tender and r.deadline is not None and credible and not b.bulk:
+        important.append("tender")
     if c.meeting_change:
         important.append("meeting change")
     if c.invoice and trusted and s.relation is Relation.SUPPLIER:
@@ -380,6 +409,19 @@ def _decide(r: _Reading) -> _Verdict:
     if important:
         return _Verdict(Priority.IMPORTANT, _topic(r), [*reasons, *important])
     return _Verdict(Priority.INFORMATIVE, _info_topic(r), [*reasons, *b.reasons])
+
+
+def _credible_stakes_today(r: _Reading, traps: list[str]) -> bool:
+    """An unknown but clean sender (no spoofing sign, no outside link) with formal stakes due today.
+
+    A contract to sign, a tender or an order whose miss has a stated consequence is critical
+    whoever sends it, as long as nothing in the message looks like phishing.
+    """
+    c, s = r.cues, r.sender
+    if s.flags or traps or r.foreign_links or r.bulk.bulk or c.links:
+        return False
+    formal = c.signature_asked or c.tender or c.order
+    return formal and (c.consequence or c.tender)
 
 
 def _marketing_score(r: _Reading) -> tuple[int, list[str]]:

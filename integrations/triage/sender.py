@@ -134,6 +134,8 @@ def lookalike_of(domain: str, known: str) -> bool:
     reg, known_reg = registrable_domain(domain), registrable_domain(known)
     if reg == known_reg:
         return False
+    if f".{known_reg}." in f".{domain.lower().strip('.')}.":
+        return True  # the known domain used as a prefix of another one (client.test.evil.test)
     label, known_label = _label(reg), _label(known_reg)
     if label == known_label:
         return True  # same name under another TLD
@@ -250,7 +252,10 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
 
     folded_display = fold(display)
     if display and not via_platform:
-        for candidate, _kind in parties:
+        # A colleague on the company's own domain who shares a surname with a client or supplier
+        # ("Awa Traoré" beside "Cabinet Traoré") does not claim to be that party.
+        others = () if relation is Relation.INTERNAL else parties
+        for candidate, _kind in others:
             claimed = (
                 candidate.name
                 and not _belongs(domain, candidate.domain)
@@ -277,7 +282,8 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
         if brand_match:
             brand_label = brand_match.group(0).replace(" ", "")
             if label != brand_label:
-                flags.append(LOOKALIKE if brand_label in label.replace("-", "") else DISPLAY_MISMATCH)
+                imitates = brand_label in label.replace("-", "") or brand_label in _squash(label)
+                flags.append(LOOKALIKE if imitates else DISPLAY_MISMATCH)
                 impersonated = impersonated or brand_match.group(0)
 
     freemail = _is_freemail(domain)

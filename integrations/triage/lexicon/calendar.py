@@ -101,6 +101,9 @@ FAR_MARKERS: tuple[str, ...] = (
     # French
     r"date limite",
     r"limite",
+    r"fixee?s? (?:a|au|pour)",
+    r"depot des",
+    r"remise des",
     r"echeance",
     r"expire",
     r"expirera",

@@ -6,10 +6,17 @@ CREDENTIALS: tuple[str, ...] = (
     # French
     r"(?:saisi(?:r|ssez|ssant)|entre[rz]|renseigne[rz]|indique[rz]|communique[rz]|confirme[rz]|envoye[rz]|fournir|fournissez|transmettre|transmettez|verifie[rz]|identifie[rz][- ]vous|connectez[- ]vous|vous connecter|se connecter)[\w' ,]{0,70}?(?:identifiants?|mot de passe|mots de passe|code (?:recu|sms|confidentiel|pin|secret|de (?:validation|verification|securite|confirmation))|codes? (?:d'acces|pin)|numero de carte|cryptogramme|informations (?:de paiement|bancaires|de connexion))",
     r"identifiez[- ]vous (?:avec|sur)",
+    r"(?:en vous (?:identifiant|connectant)|vous identifier|s'identifier)[\w' ,]{0,70}?(?:mot de passe|identifiants?)",
+    r"mot de passe (?:de|a) votre (?:messagerie|boite|compte de messagerie|adresse)",
     r"(?:verifiez|confirmez|reactivez|debloquez|mettez a jour|mettre a jour|verifier|confirmer|reactiver|debloquer) (?:votre|vos) (?:compte|identite|acces|informations de paiement|coordonnees (?:bancaires|de paiement))",
     # English
     r"(?:enter|confirm|verify|provide|update|submit|send|re-?enter)[\w' ,]{0,50}?(?:password|credentials|login details|\bpin\b|one-time code|\botp\b|verification code|security code|card (?:number|details)|payment (?:details|information))",
     r"(?:log|sign) in (?:with|using) your",
+    r"(?:reply|respond) with your (?:card|bank|account|login|password|pin)",
+    r"(?:log|sign) in (?:now |here )?to (?:restore|unlock|reactivate|verify|confirm|secure|lift)",
+    r"connectez-vous (?:ici |maintenant )?pour (?:le |la |les |votre |vos )?(?:debloquer|reactiver|retablir|verifier|confirmer|securiser|lever)",
+    r"(?:repondez|repondre) (?:en indiquant|avec) (?:votre|vos) (?:numero de carte|coordonnees bancaires|identifiants|code)",
+    r"your (?:email|mailbox|webmail) password",
     r"verify your (?:account|identity|mailbox|email)",
     r"(?:validate|reactivate|unlock|restore) your (?:account|mailbox|access)",
 )
@@ -42,7 +49,8 @@ PAY_LINKS: tuple[str, ...] = (
     r"payment link",
     r"update (?:your )?(?:payment|billing) (?:details|information|method)",
     r"(?:renouvelez|renouveler|renew)[\w' ]{0,30}?(?:en ligne|online|maintenant|now)",
-    r"(?:payer|regler|payez|reglez|pay|settle)[\w' ]{0,40}:?\s*<?(?:https?://|www\.)",
+    r"(?:payer|regler|payez|reglez|pay|settle)[\w' ]{0,60}:?\s*<?(?:https?://|www\.)",
+    r"(?:payer|regler|payez|reglez|pay|settle) [\w' ,.$]{0,60}?(?:ici|here|below|ci-dessous)\s*:?\s*<?(?:https?://|www\.)",
 )
 
 # Pretexts of credential phishing: full mailbox, expiring password, held messages, shared documents.
@@ -62,6 +70,8 @@ LURES: tuple[str, ...] = (
     r"(?:validez|verifiez) votre (?:messagerie|boite)",
     r"(?:connexion|sign-in|login) (?:inhabituelle|suspecte|unusual|suspicious)",
     r"unusual sign-in",
+    r"(?:your )?account (?:has been|is|was) (?:limited|restricted|on hold)",
+    r"(?:votre )?compte (?:a ete |est )?(?:limite|restreint)",
 )
 
 FEES_TO_RELEASE: tuple[str, ...] = (
@@ -70,6 +80,8 @@ FEES_TO_RELEASE: tuple[str, ...] = (
     r"(?:pour|afin de) (?:liberer|debloquer|recevoir|reclamer) (?:les fonds|vos gains|votre colis|le virement|votre argent)",
     r"retenue? (?:en douane|par notre service)",
     r"customs (?:fees?|duties|charges)",
+    r"held (?:at|in|by) customs",
+    r"duties (?:of|payable|must be paid|due)",
     r"(?:processing|release|clearance|handling|compliance) fee",
     r"to (?:release|claim|receive) (?:the|your) (?:funds|parcel|package|prize|winnings|transfer)",
 )
@@ -77,7 +89,7 @@ FEES_TO_RELEASE: tuple[str, ...] = (
 # Payments that cannot be traced back or recalled: money transfer to a phone number or by wire service.
 UNTRACEABLE_PAYMENTS: tuple[str, ...] = (
     r"(?:transfert|envoi|paiement|versement) (?:d'argent )?(?:mobile|par (?:orange money|wave|mtn|moov|free money|mobile money|western union|moneygram))",
-    r"(?:orange money|wave|mobile money|momo)[\s:]*(?:au|to)?\s*\+?\d{2}",
+    r"(?:orange money|wave|mobile money|momo)[\s:]*(?:au|to)?\s*\+?\d{2,}",
     r"(?:send|transfer) (?:the )?(?:money|funds|payment) (?:by|via|through) (?:mobile money|western union|moneygram)",
 )
 
@@ -97,6 +109,9 @@ CONFIDENTIAL_TRANSFER: tuple[str, ...] = (
     r"keep (?:this|it) (?:confidential|between us)",
     r"(?:je suis |i am |i'm )?(?:injoignable|indisponible|unreachable) (?:par|by|on the) (?:telephone|phone)",
     r"repondez uniquement (?:a|par) (?:ce|cet) (?:mail|e-?mail|courriel)",
+    r"(?:operation|affaire|dossier|demande|mission) (?:\w+ )?(?:urgente? et )?confidentiel(?:le)?",
+    r"(?:ne peux|ne pourrai|ne suis) pas (?:etre )?(?:joint|joignable|telephoner)",
+    r"(?:can't|cannot|can not) (?:take|answer) (?:calls|the phone)",
     r"reply only (?:to|by|via) (?:this )?e-?mail",
     r"(?:etes-vous|es-tu) (?:au bureau|disponible)\s*\?",
     r"are you (?:at|in) the office\s*\?",
@@ -130,9 +145,18 @@ INVESTMENT_SCAM: tuple[str, ...] = (
     r"robot de trading",
     r"trading (?:bot|robot)",
     r"crypto\w*",
+    r"bitcoins?",
+    r"multiplie (?:par|x) ?\d+",
+    r"(?:multiplied|grown) (?:by )?\d+x?",
     r"\+\s?\d+ ?% par (?:semaine|jour|mois)",
     r"\d+ ?% (?:per|a|every) (?:week|day|month)",
     r"doublez (?:votre|vos)",
     r"double your",
     r"retrait instantane",
+    r"gagne[rz] jusqu'a",
+    r"(?:travaille[rz]|gagne[rz] [\w' ]{0,40}?) depuis (?:chez vous|votre domicile|la maison)",
+    r"sans (?:aucune )?experience (?:requise|necessaire)?",
+    r"earn up to",
+    r"(?:work|working) from home",
+    r"no experience (?:needed|required)",
 )

@@ -21,6 +21,11 @@ PROMOTIONS: tuple[str, ...] = (
     r"essai gratuit",
     r"offert(?:e|s)? (?:pour|a)",
     r"telechargez gratuitement",
+    r"(?:il ne reste|reste) (?:que|plus que) \d+ places",
+    r"dernieres places",
+    r"(?:webinaire|masterclass|conference|atelier en ligne) (?:\w+ )?gratuite?",
+    r"reservez votre place",
+    r"doublez (?:votre|vos) (?:chiffre|ca|ventes|clients)",
     # English
     r"special offer",
     r"limited[- ]time",
@@ -39,11 +44,21 @@ PROMOTIONS: tuple[str, ...] = (
     r"best price",
     r"offer ends",
     r"while stocks last",
+    r"only \d+ (?:seats|spots|places) left",
+    r"(?:save|reserve|book) your (?:seat|spot)",
+    r"free (?:webinar|masterclass|workshop)",
+    r"double your (?:revenue|sales|income)",
 )
 
 COLD_OUTREACH: tuple[str, ...] = (
     # French
     r"je me permets de vous (?:contacter|ecrire|solliciter)",
+    r"(?:en visitant|j'ai visite|j'ai consulte) votre site",
+    r"(?:notre|mon) (?:agence|cabinet|equipe) vous propose",
+    r"saviez-vous que",
+    r"(?:selectionnes?|selectionnees?) pour vous",
+    r"benefici(?:er|ez) de (?:cette|notre|nos) offres?",
+    r"generation de (?:leads|prospects|rendez-vous)",
     r"j'ai (?:decouvert|trouve|remarque) [\w' ]{0,60}(?:annuaire|repertoire|linkedin|votre site)",
     r"(?:auriez-vous|avez-vous) (?:\d+|quelques|cinq|dix|quinze) minutes",
     r"(?:un|une) (?:appel|echange|rendez-vous|demo|demonstration) (?:de \d+ minutes|rapide|decouverte|gratuite?)",
@@ -130,6 +145,7 @@ SOLICITATIONS: tuple[str, ...] = (
     r"not a bill",
     r"(?:n'est pas|ne constitue pas) une facture",
     r"vaut (?:bon de )?commande",
+    r"vaut (?:souscription|acceptation|engagement|adhesion)",
     r"constitutes? (?:an|a binding) order",
     r"payment is voluntary",
     r"(?:renvoi|retour|signature) du formulaire[\w' ]{0,40}(?:vaut|constitue|engage)",

@@ -88,6 +88,8 @@ PRICE_CHANGES: tuple[str, ...] = (
     r"(?:price|pricing) (?:change|increase|update)",
     r"new (?:prices|pricing|rates)",
     r"(?:tarifs|prices) (?:evolueront|will (?:change|increase))",
+    r"(?:nos |les )?(?:tarifs|prix) (?:augmenteront|augmentent|baisseront|passeront|seront (?:revises|augmentes|modifies))",
+    r"(?:our )?(?:prices|rates|fees) (?:are going up|will go up|will rise|rise)",
 )
 
 APPLICATIONS: tuple[str, ...] = (
@@ -96,6 +98,9 @@ APPLICATIONS: tuple[str, ...] = (
     r"lettre de motivation",
     r"(?:job )?application for",
     r"(?:apply|applying) for",
+    r"(?:would|'d) (?:like|love) to apply",
+    r"(?:souhaite|souhaiterais|aimerais) (?:postuler|candidater)",
+    r"(?:je )?(?:postule|candidate) (?:a|au|pour)",
     r"my (?:cv|resume)",
     r"curriculum vitae",
     r"poste de",

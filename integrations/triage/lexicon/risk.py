@@ -15,7 +15,8 @@ FORMAL_NOTICES: tuple[str, ...] = (
     r"decerner(?:a)? une contrainte",
     r"avis de mise en recouvrement",
     r"avis de (?:verification|controle) (?:fiscal|de comptabilite)",
-    r"controle (?:fiscal|sur pieces)",
+    r"controle (?:fiscal|sur pieces|sur place)",
+    r"(?:agent|inspecteur) verificateur",
     r"proposition de rectification",
     r"redressement fiscal",
     r"signification (?:d'un jugement|d'acte)",
@@ -65,7 +66,7 @@ AUTHORITIES: tuple[str, ...] = (
 
 CONSEQUENCES: tuple[str, ...] = (
     # French
-    r"(?:sera|seront|serait|seraient) (?:definitivement |automatiquement |immediatement )?(?:suspendu|coupe|resilie|bloque|supprime|desactive|reporte|annule|perdu|rejete|refuse|retourne|transmis)e?s?",
+    r"(?:sera|seront|serait|seraient) (?:definitivement |automatiquement |immediatement )?(?:suspendu|coupe|resilie|bloque|supprime|desactive|reporte|annule|perdu|rejete|refuse|retourne|transmis|isole|execute|facture)e?s?",
     r"suspension",
     r"coupure",
     r"penalites?",
@@ -116,9 +117,12 @@ CONSEQUENCES: tuple[str, ...] = (
     r"s'arreter(?:a|ont)?",
     r"s'arrete",
     r"si (?:je|nous) (?:n'ai|n'avons|ne recois|ne recevons) pas",
+    r"si (?:ce|cela|ca) n'est pas (?:corrige|regle|resolu|fait|livre|repare|signe|paye)",
     r"if (?:i|we) (?:don't|do not|haven't|have not) (?:hear|receive|get)",
     r"consequences? :",
     r"a saturation",
+    r"si (?:on|nous|vous) ne (?:\w+ ){1,3}?pas (?:ca |cela |le probleme )?(?:d'ici|avant|aujourd'hui|ce soir|ce matin)",
+    r"(?:on|nous) perd(?:ons)? (?:des|de l'|du)",
 )
 
 # Consequences serious enough to make an escalation critical whatever the delay.
@@ -161,6 +165,9 @@ OUTAGES: tuple[str, ...] = (
     r"interruption (?:de|du) service",
     r"on ne sait pas quoi",
     r"nous ne pouvons (?:ni|plus)",
+    r"(?:ne|n') ?(?:peut|peuvent|pouvons|pouvez) (?:plus )?(?:encaisser|facturer|se connecter|imprimer|acceder|livrer|expedier|travailler)",
+    r"(?:connexion|synchronisation|authentification|acces|impression|encaissement)s? impossibles?",
+    r"refuse (?:toutes? )?(?:les )?(?:connexions|paiements|acces)",
     r"(?:sont|est) bloquee?s? depuis",
     # English
     r"(?:is|are|went|has gone|have gone|has been|have been) down",
@@ -172,6 +179,9 @@ OUTAGES: tuple[str, ...] = (
     r"echecs? consecutifs",
     r"(?:alerte|niveau|gravite|severite|severity)(?: de niveau)?\s*:?\s*(?:critique|critical)",
     r"\[(?:critique|critical)\]",
+    r"ne (?:peuvent|peut|pouvons|pouvez) plus (?:passer|payer|commander|utiliser|ouvrir|valider|envoyer|recevoir|reserver|s'inscrire)",
+    r"tourne dans le vide",
+    r"page blanche",
     r"critical alert",
     r"(?:disque|disk)[\w: ]{0,20}\d{2} ?%",
     r"saturation (?:prevue|imminente|du disque)",
@@ -191,6 +201,19 @@ OUTAGES: tuple[str, ...] = (
     r"service (?:unavailable|disruption)",
     r"(?:is|are) (?:unavailable|inaccessible|unreachable|offline)",
     r"no [\w-]+ (?:has|have) been (?:imported|processed|received|sent) since",
+)
+
+# The broken thing is something the company delivered or runs for the sender.
+OUR_SYSTEM: tuple[str, ...] = (
+    # French
+    r"(?:que|qu') vous (?:nous )?(?:avez|aviez) (?:installee?s?|developpee?s?|livree?s?|deployee?s?|mise?s? en place|configuree?s?|mise?s? a jour)",
+    r"(?:depuis|apres) (?:votre|la derniere|vos) (?:mise a jour|intervention|deploiement|livraison|migration)",
+    r"(?:developpee?|livree?|installee?|maintenue?) par (?:vous|votre (?:equipe|societe)|atelier)",
+    r"(?:votre|vos) (?:logiciel|application|outil|module|connecteur|script|robot|plateforme|systeme|portail|site)s?",
+    # English
+    r"(?:that |which )?(?:you|your team) (?:delivered|built|installed|deployed|set up|developed|maintain|configured)",
+    r"(?:since|after) (?:your|the last) (?:update|deployment|release|migration|intervention)",
+    r"your (?:software|app|application|tool|module|connector|script|bot|platform|system|portal|integration)",
 )
 
 LOW_PRIORITY: tuple[str, ...] = (
@@ -243,6 +266,7 @@ ACCOUNT_BLOCKED: tuple[str, ...] = (
 CHURN: tuple[str, ...] = (
     r"ne (?:reconduirons|renouvellerons|prolongerons) pas",
     r"(?:resilier|rompre|mettre fin a|mettre un terme a) (?:le |notre |nos |au |a notre )?(?:contrat|collaboration|partenariat|relation)",
+    r"(?:mettrons|mettrions|mettra|mettrait) (?:fin|un terme) a (?:le |notre |nos |au |la |cette )?(?:contrat|collaboration|partenariat|relation)",
     r"(?:changer|change) de (?:prestataire|fournisseur)",
     r"(?:aupres )?d'autres (?:prestataires|fournisseurs)",
     r"examiner les alternatives",
@@ -259,8 +283,14 @@ CHURN: tuple[str, ...] = (
 TENDERS: tuple[str, ...] = (
     r"appel d'offres?",
     r"date limite de depot",
-    r"depot des (?:offres|candidatures|dossiers)",
+    r"depot des (?:offres|candidatures|dossiers|plis)",
     r"cloture des soumissions",
+    r"(?:remise|reception|soumission) des (?:offres|propositions|plis)",
+    r"date limite de (?:remise|soumission|reception) des",
+    r"dossier de consultation",
+    r"(?:submission|bidding) (?:deadline|window)",
+    r"(?:call|invitation) (?:for|to) (?:bids?|tenders?)",
+    r"(?:late )?bids (?:must|are due|close|will not)",
     r"tender",
     r"request for proposals?",
     r"\brfp\b",
