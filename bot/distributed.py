@@ -30,7 +30,6 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from celery import Celery
 from sqlalchemy import text
 
 from bot.outbox import OutboxPump, set_health
@@ -42,6 +41,8 @@ from storage import outbox as outbox_repo
 from storage.models import ServiceHealth
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from bot.services import JobSpec, Services
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ def check_distributed(settings: Settings) -> None:
 
 def make_celery(settings: Settings) -> Celery:
     """The Celery application (no task code: web processes only send tasks by name)."""
+    from celery import Celery  # imported in the distributed mode only: a single process never needs it
+
     app = Celery("courrier", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_acks_late=True,

@@ -21,12 +21,8 @@ from email import policy
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import google.oauth2.credentials
-import google_auth_httplib2
 import httpx
 from google.auth.exceptions import RefreshError, TransportError
-from google_auth_oauthlib.flow import Flow
-from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError, MediaUploadSizeError
 from googleapiclient.http import BatchHttpRequest, HttpRequest, MediaIoBaseUpload
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
@@ -178,6 +174,8 @@ class GoogleOAuth:
         """The URL to send the browser to, and the PKCE code verifier to keep."""
         if not self.configured:
             raise OAuthRefused("not_configured")
+        from google_auth_oauthlib.flow import Flow  # imported when used: keeps an idle server small
+
         flow = Flow.from_client_config(self._config.client_config(), scopes=list(SCOPES), redirect_uri=redirect_uri,
                                        state=state, autogenerate_code_verifier=True)
         url, _ = flow.authorization_url(access_type="offline", prompt="consent", include_granted_scopes="true")
@@ -186,6 +184,8 @@ class GoogleOAuth:
 
     def finish(self, redirect_uri: str, state: str, code_verifier: str, code: str) -> dict[str, Any]:
         """Exchange the code (with the verifier) for tokens; the stored credentials, or OAuthRefused."""
+        from google_auth_oauthlib.flow import Flow
+
         flow = Flow.from_client_config(self._config.client_config(), scopes=list(SCOPES), redirect_uri=redirect_uri,
                                        state=state, code_verifier=code_verifier)
         try:
@@ -221,6 +221,11 @@ class GmailApi:
     def __init__(self, config: GoogleConfig, stored: Mapping[str, Any]) -> None:
         if not config.configured:
             raise TransientMailError("Google is not configured on this server (COURRIER_GOOGLE_CLIENT_ID)")
+        # google-auth's credentials module weighs about 11 MB: imported when a Gmail mailbox is used.
+        import google.oauth2.credentials
+        import google_auth_httplib2
+        from googleapiclient.discovery import build
+
         self._config = config
         self._stored = dict(stored)
         expiry = stored.get("expiry")

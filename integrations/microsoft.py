@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import msal
 import requests
 
 from integrations.google import OAuthRefused, retry_after_seconds
@@ -38,6 +37,9 @@ from integrations.mail import (
     build_mime,
 )
 from integrations.mailbox import KnownMessages, RemoteMessage, SyncPage
+
+if TYPE_CHECKING:
+    import msal
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ class MicrosoftConfig:
         if not self.configured:
             raise OAuthRefused("not_configured")
         host = urllib.parse.urlsplit(self.authority_url).hostname or ""
+        import msal  # imported when an Outlook mailbox is used: keeps an idle server small
+
         return msal.ConfidentialClientApplication(
             self.client_id,
             client_credential=self.client_secret,
@@ -176,6 +180,8 @@ class MicrosoftOAuth:
 
     def finish(self, flow: Mapping[str, Any], query: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
         """Redeem the code: the mailbox address and the credentials to store (the MSAL cache)."""
+        import msal
+
         cache = msal.SerializableTokenCache()
         try:
             with self._config.session() as session:
@@ -211,6 +217,8 @@ class GraphApi:
     """One Microsoft account's Graph API: tokens from the MSAL cache, errors translated."""
 
     def __init__(self, config: MicrosoftConfig, stored: Mapping[str, Any]) -> None:
+        import msal
+
         self._config = config
         self._cache = msal.SerializableTokenCache()
         if stored.get("cache"):
