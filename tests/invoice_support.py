@@ -106,3 +106,13 @@ def invoice_numbers(raws: list[bytes]) -> Counter[str]:
             if name.endswith(".pdf"):
                 seen[name[:-4]] += 1
     return seen
+
+
+@dataclass
+class Directory:
+    """The mailbox directory the harness gets: every mailbox sends through one ``FlakyMail``."""
+
+    mail: FlakyMail = field(default_factory=FlakyMail)
+
+    def sender_for(self, org_id: int, mailbox_id: int | None = None) -> FlakyMail:
+        return self.mail

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,7 @@ from integrations.mail import (
 )
 from storage.invoices import InvoiceEmail
 from tests.conftest import Harness
-from tests.invoice_support import FakeTimer, FlakyMail, add_mailbox, make_folder, pdf_bytes
-
-
-@dataclass
-class Directory:
-    mail: FlakyMail = field(default_factory=FlakyMail)
-
-    def sender_for(self, org_id: int, mailbox_id: int | None = None) -> FlakyMail:
-        return self.mail
+from tests.invoice_support import Directory, FakeTimer, add_mailbox, make_folder, pdf_bytes
 
 
 @pytest.fixture

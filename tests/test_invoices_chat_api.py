@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,7 @@ from handlers.invoices.service import InvoiceService
 from integrations.whatsapp import Buttons
 from storage.accounts import create_api_token, ensure_default_org
 from tests.conftest import Harness, button_message, text_message
-from tests.invoice_support import FlakyMail, add_mailbox, make_folder
-
-
-@dataclass
-class Directory:
-    mail: FlakyMail = field(default_factory=FlakyMail)
-
-    def sender_for(self, org_id: int, mailbox_id: int | None = None) -> FlakyMail:
-        return self.mail
+from tests.invoice_support import Directory, add_mailbox, make_folder
 
 
 @pytest.fixture
