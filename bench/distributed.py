@@ -196,7 +196,7 @@ def render(results: dict[str, Any]) -> str:
         "SQLite, in-process worker), measured in the same run. Distributed: PostgreSQL and "
         f"{results['broker']} as the broker, web processes started with the workers stopped (so they only",
         "verify, store and enqueue), then Celery workers (`--concurrency 1` each, queue `chat`) drain the",
-        "backlog; the drain rate counts until the fake Graph API has every reply.",
+        "backlog; the drain rate counts from the workers' start (their few seconds of start-up included) until the fake Graph API has every reply.",
         "",
         "| deployment | webhook acks (req/s) | ratio to single | errors | drain (msg/s) | ratio to single |",
         "|---|---|---|---|---|---|",
