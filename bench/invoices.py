@@ -199,8 +199,8 @@ connection dropped after the message was accepted (Courrier must look it up by M
 Target ≥ 50 emails/s for Courrier ({smtp['courrier'] / smtp['bare'] * 100:.0f} % of the bare loop). The
 difference is mostly the committed SQLite transaction per email (the previous email's outcome and
 this one's claim, written before it leaves) that makes a crash at any moment recoverable, and
-reading each PDF from disk. The machine is shared (another worktree's workers were running, load
-average 3 to 6): compare the two rows of a run, not the absolute figures.
+reading each PDF from disk. Absolute figures move with the machine's load:
+compare the two rows of one run.
 
 ### What the providers allow
 
