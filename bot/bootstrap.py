@@ -12,6 +12,7 @@ from bot.clock import Clock, SystemClock
 from bot.distributed import wire_distribution
 from bot.i18n import Catalog, CatalogError
 from bot.ingest import Ingest
+from bot.outbox import held_notice
 from bot.router import CommandTable, Dispatcher, Router
 from bot.services import JobSpec, Services
 from bot.settings import Settings, SettingsError
@@ -130,6 +131,7 @@ def build_services(
     install_mailboxes(services, mail_connectors or build_mail_connectors(settings, clock))
     wire_invitations(services)
     wire_distribution(services)
+    services.window_closed_hooks.append(held_notice(services))
     if mail_directory is not None:
         # Tests pass a fake instead of the mailboxes feature's real directory (installed above).
         services.provide(mail_directory, as_type=MailSenderDirectory)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from integrations.whatsapp import (
     OutgoingMessage,
     RateLimited,
     Recipient,
+    Template,
     Text,
     TransientError,
     Undeliverable,
@@ -119,6 +120,30 @@ def send_to_user(
         purpose=purpose,
         not_before=not_before,
     )
+
+
+def held_notice(services: Services) -> Callable[[Session, OutboxMessage], None]:
+    """A ``window_closed`` hook: a message WhatsApp refused outside the 24-hour window waits for the
+    user's next message (``reopen_window``); meanwhile the approved template tells them, once a day,
+    that something is waiting. Alerts and digests have their own teaser."""
+
+    def hook(session: Session, row: OutboxMessage) -> None:
+        settings = services.settings
+        if not settings.whatsapp_digest_template or row.purpose in repo.OWN_WINDOW_PATH or row.user_id is None:
+            return
+        user = session.get(User, row.user_id)
+        if user is None or not user.active:
+            return
+        now = services.clock.now()
+        lang = user.language or user.last_language or settings.default_language
+        notice = Template(settings.whatsapp_digest_template, settings.whatsapp_template_language,
+                          (services.catalog.t("window.held", lang),))
+        if enqueue_messages(session, messages=[notice], recipient=Recipient(row.recipient_phone, row.recipient_user_id),
+                            key=f"held:{user.id}:{now.date().isoformat()}", now=now, org_id=row.org_id,
+                            user_id=user.id, purpose="template"):
+            services.outbox_changed()
+
+    return hook
 
 
 def tracker_for(message_id: int) -> str:

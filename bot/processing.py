@@ -142,6 +142,8 @@ def _process_message(services: Services, session: Session, event: InboundEvent, 
     _link_identity(session, user, sender)
     sent_at = min(message.timestamp, now) if message.timestamp else now
     user.last_inbound_at = max(filter(None, (user.last_inbound_at, sent_at)))
+    if outbox_repo.reopen_window(session, user.id, now):
+        services.outbox_changed()
     org = session.get(Organization, user.org_id)
     assert org is not None
     row = conversation.load(session, user.id, now)

@@ -173,6 +173,27 @@ def apply_status(
     return message
 
 
+# Purposes that have their own way through a closed window (a template teaser and `résumé`).
+OWN_WINDOW_PATH = ("alert", "digest", "template")
+HELD_FOR = timedelta(days=7)
+
+
+def reopen_window(session: Session, user_id: int, now: datetime) -> int:
+    """The user wrote, so the 24-hour window is open again: messages refused by it (131047) in the
+    last week go out now, oldest first, ahead of the reply to what they just wrote."""
+    stmt = (
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.user_id == user_id,
+            OutboxMessage.state == "window_closed",
+            OutboxMessage.purpose.not_in(OWN_WINDOW_PATH),
+            OutboxMessage.created_at >= now - HELD_FOR,
+        )
+        .values(state="pending", next_attempt_at=now, updated_at=now)
+    )
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
 def depth(session: Session) -> int:
     """How many messages wait to be sent."""
     stmt = select(func.count()).select_from(OutboxMessage).where(

@@ -308,3 +308,36 @@ def test_worker_crash_mid_send_waits_for_a_status_before_resending(app: Harness)
         repo.release_stale(session, app.clock.now())
     app.drain()
     assert len(app.whatsapp.outbox) == 2  # no status ever came: sent again (at least once)
+
+
+def test_a_message_refused_by_the_closed_window_waits_for_the_users_next_message(make_harness: Any) -> None:
+    """131047 on a notice: the template says something is waiting (once a day); the notice itself goes
+    out, before the reply, as soon as the user writes again."""
+    from bot.outbox import send_to_user
+    from integrations.whatsapp import Template, Text
+
+    h = make_harness(whatsapp_digest_template="courrier_digest", whatsapp_template_language="fr")
+    user = h.add_user()
+    h.whatsapp.window_closed_for.add("2250707000001")
+    for key in ("mailbox:1", "mailbox:2"):
+        with h.services.db.write() as session:
+            send_to_user(session, session.get(type(user), user.id), [Text(f"Boîte synchronisée ({key})")],
+                         key=key, now=h.clock.now(), purpose="mailbox")
+        h.services.outbox_changed()
+        h.drain()
+    sent = [s.message for s in h.whatsapp.outbox]
+    assert len(sent) == 1 and isinstance(sent[0], Template)  # one teaser for both held notices
+    assert sent[0].body_params == ("Courrier a un message pour vous — répondez pour le lire",)
+    with h.services.db.session() as session:
+        held = session.scalars(select(OutboxMessage.state).where(OutboxMessage.purpose == "mailbox")).all()
+    assert held == ["window_closed", "window_closed"]
+
+    h.whatsapp.window_closed_for.clear()  # writing opens the window
+    assert h.post(text_message("aide")).status_code == 200
+    h.drain()
+    texts = h.whatsapp.texts_to("2250707000001")
+    assert texts[1:3] == ["Boîte synchronisée (mailbox:1)", "Boîte synchronisée (mailbox:2)"]
+    assert len(texts) > 3  # then the help reply
+    with h.services.db.session() as session:
+        states = session.scalars(select(OutboxMessage.state).where(OutboxMessage.purpose == "mailbox")).all()
+    assert states == ["sent", "sent"]
