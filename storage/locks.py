@@ -13,6 +13,7 @@ RECIPIENT = 1002
 LEADER = 1003
 JOB = 1004
 BULK = 1005
+MAILBOX_SEND = 1006
 
 
 def try_lock(conn: Connection, namespace: int, key: str) -> bool:
@@ -26,6 +27,22 @@ def unlock(conn: Connection, namespace: int, key: str) -> None:
     """Release a lock taken with ``try_lock`` on the same connection."""
     conn.execute(text("SELECT pg_advisory_unlock(:ns, hashtext(:key))"), {"ns": namespace, "key": key})
     conn.commit()
+
+
+@contextmanager
+def waited(engine: Engine, namespace: int, key: str) -> Iterator[None]:
+    """Wait for the lock on a dedicated connection and hold it for the block (PostgreSQL only;
+    elsewhere one process owns the database and the block just runs)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:ns, hashtext(:key))"), {"ns": namespace, "key": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            unlock(conn, namespace, key)
 
 
 @contextmanager

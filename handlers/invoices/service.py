@@ -237,8 +237,17 @@ class InvoiceService:
         return True
 
     def run_in_worker(self, batch_id: int) -> None:
-        """The ``bulk`` queue's task: run the batch in this worker, telling its user in the chat."""
-        self._background(batch_id, threading.Event())
+        """The ``bulk`` queue's task: run the batch in this worker, telling its user in the chat.
+
+        The rate limiter lives in the process, so batches of one mailbox run one after the other across
+        the workers (a PostgreSQL lock on the mailbox): two at once would each spend the whole quota.
+        """
+        from storage import locks
+
+        with self.services.db.session() as session:
+            mailbox_id = self._batch(session, None, batch_id).mailbox_id
+        with locks.waited(self.services.db.engine, locks.MAILBOX_SEND, f"mailbox:{mailbox_id}"):
+            self._background(batch_id, threading.Event())
 
     def _background(self, batch_id: int, stop: threading.Event) -> None:
         try:
