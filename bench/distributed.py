@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import write_section
 from bench.webhook_load import (
     COURRIER,
-    PG_ADMIN,
-    PHONE_BASE,
     PY,
     ROOT,
-    SECRET,
-    SENDERS,
     Server,
+    drop_database,
     free_port,
     graph_total,
     loadgen,
+    new_database,
+    register_senders,
+    server_env,
     wait_http,
 )
 
@@ -59,31 +58,10 @@ class Deployment:
     """A distributed deployment on a fresh PostgreSQL database: web processes and workers on demand."""
 
     def __init__(self, broker_url: str, graph_port: int, tmp: Path) -> None:
-        import psycopg
-
-        from storage.accounts import add_user, ensure_default_org
-        from storage.db import Database
-        from storage.migrate import upgrade
-        from storage.secretbox import generate_key
-
         self.tmp = tmp
-        self.pg_name = f"courrier_dist_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.pg_name}"')
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.pg_name}"
-        upgrade(self.url)
-        db = Database(self.url)
-        with db.write() as session:
-            org = ensure_default_org(session, "Bench")
-            for i in range(SENDERS):
-                add_user(session, org, name=f"Sender {i}", phone=f"+{PHONE_BASE + i}")
-        db.dispose()
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("COURRIER_")},
-                    "COURRIER_DATABASE_URL": self.url, "COURRIER_BROKER_URL": broker_url,
-                    "COURRIER_SECRET_KEYS": generate_key(), "COURRIER_WHATSAPP_TOKEN": "bench-token",
-                    "COURRIER_WHATSAPP_PHONE_NUMBER_ID": "106540352242922", "COURRIER_WHATSAPP_APP_SECRET": SECRET,
-                    "COURRIER_WHATSAPP_VERIFY_TOKEN": "bench",
-                    "COURRIER_WHATSAPP_API_URL": f"http://127.0.0.1:{graph_port}", "COURRIER_LOG_LEVEL": "WARNING"}
+        self.url, self.pg_name = new_database("postgresql", tmp)
+        register_senders(self.url)
+        self.env = server_env(self.url, graph_port, COURRIER_BROKER_URL=broker_url)
         self.processes: list[subprocess.Popen[bytes]] = []
         self.port = free_port()
 
@@ -101,8 +79,6 @@ class Deployment:
     def stop(self) -> None:
         import signal
 
-        import psycopg
-
         for process in self.processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -112,8 +88,7 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        drop_database(self.pg_name)
 
 
 def purge(broker_url: str) -> None:
@@ -152,10 +127,10 @@ def main() -> None:
             before = graph_total(graph_port)
             start = time.monotonic()
             run = loadgen(server.port, burst)
-            total = wait_total(graph_port, before + burst) + 0.0
+            wait_total(graph_port, before + burst)
             elapsed = time.monotonic() - start
             results["single"] = {"webhook_rps": run["throughput"], "errors": run["errors"],
-                                 "drain_rate": round(burst / elapsed, 1), "drain_s": round(total, 1)}
+                                 "drain_rate": round(burst / elapsed, 1), "drain_s": round(elapsed, 1)}
         finally:
             server.stop()
         for web, workers in ((1, 1), (2, 2)):

@@ -77,46 +77,65 @@ def graph_total(port: int) -> int:
         return int(json.loads(response.read())["total"])
 
 
+def new_database(backend: str, tmp: Path) -> tuple[str, str | None]:
+    """A fresh database: (its URL, the PostgreSQL database name to drop afterwards, or None)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db", None
+    import psycopg
+
+    name = f"courrier_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", name
+
+
+def drop_database(name: str | None) -> None:
+    """Drop a PostgreSQL database made by ``new_database`` (nothing for SQLite)."""
+    if name:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_env(url: str, graph_port: int, **extra: str) -> dict[str, str]:
+    """The environment of a Courrier process on ``url`` sending to the fake Graph API."""
+    from storage.secretbox import generate_key
+
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("COURRIER_")},
+            "COURRIER_DATABASE_URL": url, "COURRIER_SECRET_KEYS": generate_key(),
+            "COURRIER_WHATSAPP_TOKEN": "bench-token", "COURRIER_WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+            "COURRIER_WHATSAPP_APP_SECRET": SECRET, "COURRIER_WHATSAPP_VERIFY_TOKEN": "bench",
+            "COURRIER_WHATSAPP_API_URL": f"http://127.0.0.1:{graph_port}", "COURRIER_LOG_LEVEL": "WARNING", **extra}
+
+
+def register_senders(url: str) -> None:
+    """Migrate, then register the load generator's senders in the default organization."""
+    from storage.accounts import add_user, ensure_default_org
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    upgrade(url)
+    db = Database(url)
+    with db.write() as session:
+        org = ensure_default_org(session, "Bench")
+        for i in range(SENDERS):
+            add_user(session, org, name=f"Sender {i}", phone=f"+{PHONE_BASE + i}")
+    db.dispose()
+
+
 class Server:
     """A `courrier serve` process on a fresh database."""
 
     def __init__(self, backend: str, graph_port: int, tmp: Path, extra_env: dict[str, str] | None = None) -> None:
         self.backend = backend
         self.port = free_port()
-        if backend == "sqlite":
-            self.url = f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db"
-            self.pg_name = None
-        else:
-            import psycopg
-
-            self.pg_name = f"courrier_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.pg_name}"')
-            self.url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.pg_name}"
-        from storage.secretbox import generate_key
-
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("COURRIER_")},
-                    "COURRIER_DATABASE_URL": self.url, "COURRIER_SECRET_KEYS": generate_key(),
-                    "COURRIER_WHATSAPP_TOKEN": "bench-token", "COURRIER_WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-                    "COURRIER_WHATSAPP_APP_SECRET": SECRET, "COURRIER_WHATSAPP_VERIFY_TOKEN": "bench",
-                    "COURRIER_WHATSAPP_API_URL": f"http://127.0.0.1:{graph_port}", "COURRIER_LOG_LEVEL": "WARNING",
-                    **(extra_env or {})}
-        subprocess.run([COURRIER, "db", "upgrade"], env=self.env, check=True, capture_output=True, cwd=tmp)
-        self._register_users()
+        self.url, self.pg_name = new_database(backend, tmp)
+        self.env = server_env(self.url, graph_port, **(extra_env or {}))
+        register_senders(self.url)
         self.process = subprocess.Popen([COURRIER, "serve", "--port", str(self.port)], env=self.env, cwd=tmp,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_http(f"http://127.0.0.1:{self.port}/readyz")
-
-    def _register_users(self) -> None:
-        from storage.accounts import add_user, ensure_default_org
-        from storage.db import Database
-
-        db = Database(self.url)
-        with db.write() as session:
-            org = ensure_default_org(session, "Bench")
-            for i in range(SENDERS):
-                add_user(session, org, name=f"Sender {i}", phone=f"+{PHONE_BASE + i}")
-        db.dispose()
 
     def backlog(self) -> tuple[int, int, int, int]:
         """(inbound not done, outbox not sent, inbound done, outbox rows)."""
@@ -150,11 +169,7 @@ class Server:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        if self.pg_name:
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+        drop_database(self.pg_name)
 
 
 def main() -> None:

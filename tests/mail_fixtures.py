@@ -135,3 +135,24 @@ def add_imap_mailbox(services: Any, account: Any, *, security: str = "tls", org_
         session.add(box)
         session.flush()
         return int(box.id)
+
+
+def add_gmail(h: Any, fake: FakeGmail, address: str, *, synced: bool = False) -> int:
+    """A Gmail mailbox of the default organization, granted by the fake; ``synced`` skips its first sync."""
+    import json
+
+    from handlers.mailboxes.service import CREDENTIALS_PURPOSE
+    from storage.accounts import ensure_default_org
+    from storage.mail import Mailbox
+
+    refresh = fake.grant(address)
+    with h.services.db.write() as session:
+        org = ensure_default_org(session, "Test Org")
+        box = Mailbox(org_id=org.id, provider="gmail", name=address, address=address, folders=["INBOX"], cursor={},
+                      credentials=h.services.require_secrets().seal(json.dumps({"refresh_token": refresh}),
+                                                                     CREDENTIALS_PURPOSE),
+                      is_default=True, status="active", enabled=True, failures=0, initial_sync_done=synced,
+                      sync_interval_minutes=5)
+        session.add(box)
+        session.flush()
+        return int(box.id)

@@ -104,8 +104,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             add_user(session, org, name=f"Sender {i}", phone=f"+{PHONE_BASE + i}")
     db.dispose()
     slot = _prepare_digest_org(db_url, env["COURRIER_SECRET_KEYS"], workdir / "Maildir")
-    c = Cluster(env, db_url, web_port, graph, workdir)
-    c.digest_slot = slot  # type: ignore[attr-defined]
+    c = Cluster(env, db_url, web_port, graph, workdir, digest_slot=slot)
     try:
         c.start("web", "serve", "--workers", "3", "--port", str(web_port))
         c.start("worker-1", "worker", "--concurrency", "2")
@@ -286,7 +285,8 @@ def test_one_leader_at_a_time(cluster: Cluster) -> None:
 
 def test_digests_due_in_the_run_go_out_once_per_user_across_a_leader_kill(cluster: Cluster) -> None:
     """The digest slot falls during the run; the scheduler leader is killed just before it."""
-    slot: datetime = cluster.digest_slot  # type: ignore[attr-defined]
+    slot = cluster.digest_slot
+    assert slot is not None
     users = {str(DIGEST_PHONE_BASE + i) for i in range(DIGEST_USERS)}
     lead_time = (slot - datetime.now(UTC)).total_seconds() - 10
     if lead_time > 0:

@@ -21,11 +21,10 @@ from integrations.mail import (
     PermanentSendError,
     TransientMailError,
 )
-from storage.accounts import ensure_default_org
 from storage.mail import CREDENTIALS_PURPOSE, Mailbox, MailMessage
 from tests.conftest import Harness
 from tests.fake_gmail import FakeGmail
-from tests.mail_fixtures import connectors_for, make_email
+from tests.mail_fixtures import add_gmail, connectors_for, make_email
 
 pytestmark = pytest.mark.postgres
 
@@ -34,20 +33,6 @@ pytestmark = pytest.mark.postgres
 def h(make_harness: Any, fake_gmail: FakeGmail, clock: Any) -> Harness:
     harness: Harness = make_harness(build={"mail_connectors": connectors_for(gmail=fake_gmail, clock=clock)})
     return harness
-
-
-def add_gmail(h: Harness, fake: FakeGmail, address: str) -> int:
-    refresh = fake.grant(address)
-    with h.services.db.write() as session:
-        org = ensure_default_org(session, "Test Org")
-        box = Mailbox(org_id=org.id, provider="gmail", name=address, address=address, folders=["INBOX"], cursor={},
-                      credentials=h.services.require_secrets().seal(json.dumps({"refresh_token": refresh}),
-                                                                     CREDENTIALS_PURPOSE),
-                      is_default=True, status="active", enabled=True, failures=0, initial_sync_done=False,
-                      sync_interval_minutes=5)
-        session.add(box)
-        session.flush()
-        return int(box.id)
 
 
 def unique(prefix: str) -> str:

@@ -18,12 +18,10 @@ import pytest
 
 from handlers.invoices.service import InvoiceService
 from integrations.mail import AmbiguousSendError, MailAttachment, MailSenderDirectory, OutgoingEmail
-from storage.accounts import ensure_default_org
-from storage.mail import CREDENTIALS_PURPOSE, Mailbox
 from tests.conftest import TEST_KEY, Harness
 from tests.fake_gmail import FakeGmail
 from tests.invoice_support import invoice_numbers, make_folder, pdf_bytes
-from tests.mail_fixtures import connectors_for
+from tests.mail_fixtures import add_gmail, connectors_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,24 +40,10 @@ def h(make_harness: Any, gmail: FakeGmail) -> Harness:
     return harness
 
 
-def add_gmail(h: Harness, fake: FakeGmail, address: str) -> int:
-    refresh = fake.grant(address)
-    with h.services.db.write() as session:
-        org = ensure_default_org(session, "Test Org")
-        box = Mailbox(org_id=org.id, provider="gmail", name=address, address=address, folders=["INBOX"], cursor={},
-                      credentials=h.services.require_secrets().seal(json.dumps({"refresh_token": refresh}),
-                                                                     CREDENTIALS_PURPOSE),
-                      is_default=True, status="active", enabled=True, failures=0, initial_sync_done=True,
-                      sync_interval_minutes=5)
-        session.add(box)
-        session.flush()
-        return int(box.id)
-
-
 def batch(h: Harness, gmail: FakeGmail, tmp_path: Path, count: int, limits: dict[str, float],
           large: dict[int, int] | None = None) -> tuple[InvoiceService, int, str]:
     address = f"factures-{time.monotonic_ns()}@atelier.example"
-    box_id = add_gmail(h, gmail, address)
+    box_id = add_gmail(h, gmail, address, synced=True)
     h.services.settings.invoice_rate_limits["gmail"] = limits
     service = h.services.get(InvoiceService)
     folder = make_folder(tmp_path / "b", count)
@@ -78,7 +62,7 @@ def test_a_dropped_connection_is_ambiguous_and_never_resent_by_the_transport(h: 
                                                                              tmp_path: Path) -> None:
     """httplib2 would resend silently (RETRIES = 2); the one-attempt transport reports an ambiguous send."""
     address = f"factures-{time.monotonic_ns()}@atelier.example"
-    add_gmail(h, gmail, address)
+    add_gmail(h, gmail, address, synced=True)
     sender = h.services.get(MailSenderDirectory).sender_for(h.org().id)  # type: ignore[type-abstract]
     before = len(gmail.requests_to(r"/messages/send$", "POST"))
     gmail.fail("POST", r"/messages/send$", disconnect=True, after=True)
