@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,31 +173,29 @@ class Server:
         drop_database(self.pg_name)
 
 
+ROUNDS = 3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short phases, for a smoke run")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     args = parser.parse_args()
-    burst = 2000 if args.quick else 10000
+    burst = 2000 if args.quick else 5000
     fixed_seconds = 5 if args.quick else 30
     rate = 300
     tmp = Path(tempfile.mkdtemp(prefix="courrier-bench-"))
     graph_port = free_port()
     graph = subprocess.Popen([PY, str(ROOT / "bench" / "fake_graph.py"), str(graph_port)])
-    results: dict[str, Any] = {}
+    bare_port = free_port()
+    bare = subprocess.Popen([PY, str(ROOT / "bench" / "bare_app.py"), str(bare_port)])
+    results: dict[str, Any] = {"rounds": ROUNDS, "burst": burst}
     try:
         wait_http(f"http://127.0.0.1:{graph_port}/stats")
-        bare_port = free_port()
-        bare = subprocess.Popen([PY, str(ROOT / "bench" / "bare_app.py"), str(bare_port)])
-        try:
-            wait_http(f"http://127.0.0.1:{bare_port}/healthz")
-            loadgen(bare_port, 500)  # warm-up
-            results["floor"] = {"max": loadgen(bare_port, burst),
-                                "fixed": loadgen(bare_port, rate * fixed_seconds, rate=rate, connections=16)}
-        finally:
-            bare.terminate()
-            bare.wait()
+        wait_http(f"http://127.0.0.1:{bare_port}/healthz")
+        loadgen(bare_port, 500)  # warm-up
+        results["floor"] = {"fixed": loadgen(bare_port, rate * fixed_seconds, rate=rate, connections=16)}
         for backend in args.backends.split(","):
             server = Server(backend, graph_port, tmp)
             try:
@@ -205,15 +204,24 @@ def main() -> None:
                 before = graph_total(graph_port)
                 loadgen(server.port, 300)  # warm-up
                 server.drain()
-                max_run = loadgen(server.port, burst)
-                max_drain = server.drain()
+                # Floor and server take turns, so a slow moment of this shared machine hits both.
+                floor_runs, runs, drains = [], [], []
+                for _ in range(ROUNDS):
+                    floor_runs.append(loadgen(bare_port, burst))
+                    runs.append(loadgen(server.port, burst))
+                    drains.append(server.drain())
                 fixed_run = loadgen(server.port, rate * fixed_seconds, rate=rate, connections=16)
                 fixed_drain = server.drain()
-                sent = 300 + burst + rate * fixed_seconds
+                sent = 300 + burst * ROUNDS + rate * fixed_seconds
                 _, _, done, outbox_rows = server.backlog()
                 replies = graph_total(graph_port) - before
                 results[backend] = {
-                    "idle_rss_mb": round(idle_rss, 1), "max": max_run, "max_drain_s": round(max_drain, 1),
+                    "idle_rss_mb": round(idle_rss, 1), "floor_runs": floor_runs, "runs": runs,
+                    "max": median_run(runs), "floor_max": median_run(floor_runs),
+                    "ratio": round(statistics.median(r["throughput"] for r in runs)
+                                   / statistics.median(r["throughput"] for r in floor_runs), 2),
+                    "round_ratios": [round(r["throughput"] / f["throughput"], 2) for r, f in zip(runs, floor_runs, strict=True)],
+                    "max_drain_s": round(statistics.median(drains), 1),
                     "fixed": fixed_run, "fixed_drain_s": round(fixed_drain, 1), "messages": sent,
                     "processed": done, "outbox_rows": outbox_rows, "replies_received": replies,
                     "exactly_once": done == sent and outbox_rows == sent and replies == sent,
@@ -221,6 +229,8 @@ def main() -> None:
             finally:
                 server.stop()
     finally:
+        bare.terminate()
+        bare.wait()
         graph.terminate()
         graph.wait()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -230,6 +240,11 @@ def main() -> None:
         print(f"written to {path}")
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median throughput (its latencies go with it)."""
+    return sorted(runs, key=lambda r: r["throughput"])[len(runs) // 2]
+
+
 def render(results: dict[str, Any], rate: int, seconds: int) -> str:
     floor = results["floor"]
     lines = [
@@ -237,24 +252,30 @@ def render(results: dict[str, Any], rate: int, seconds: int) -> str:
         "HTTP/1.1, 32 connections) posts signed single-message payloads from 50 registered senders; each asks",
         "`aide`, so each needs one reply. `courrier serve` runs with the real Cloud API adapter pointed at a",
         "local fake Graph API that counts what it receives. The floor is a bare FastAPI app under the same",
-        "uvicorn that only reads the body and returns 200.",
+        "uvicorn that only reads the body and returns 200. Maximum throughput is a closed-loop burst of",
+        f"{results['burst']} requests; the floor and the server take turns for {results['rounds']} rounds (this",
+        "2-core machine is shared, so a slow moment hits both) and the ratio is of the medians; the worker",
+        "drains each burst before the next round.",
         "",
-        "| server | max throughput (req/s) | ratio to floor | p50 / p99 at max (ms) | "
-        f"p50 / p99 / max at {rate}/s for {seconds} s (ms) | errors | drain after burst (s) | idle RSS (MB) | every message answered once |",
-        "|---|---|---|---|---|---|---|---|---|",
-        f"| bare FastAPI (floor) | {floor['max']['throughput']} | 1.00 | {floor['max']['p50_ms']} / {floor['max']['p99_ms']} | "
+        "| server | max throughput, median (req/s) | floor in the same rounds (req/s) | ratio to floor (per round) | "
+        f"p50 / p99 at max (ms) | p50 / p99 / max at {rate}/s for {seconds} s (ms) | errors | drain of one burst (s) | idle RSS (MB) | every message answered once |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| bare FastAPI (floor) | — | — | 1.00 | — | "
         f"{floor['fixed']['p50_ms']} / {floor['fixed']['p99_ms']} / {floor['fixed']['max_ms']} | "
-        f"{floor['max']['errors'] + floor['fixed']['errors']} | — | — | — |",
+        f"{floor['fixed']['errors']} | — | — | — |",
     ]
     for backend in ("sqlite", "postgresql"):
         if backend not in results:
             continue
         r = results[backend]
-        ratio = r["max"]["throughput"] / floor["max"]["throughput"]
+        errors = sum(run["errors"] for run in r["runs"]) + r["fixed"]["errors"]
+        per_round = ", ".join(f"{x:.2f}" for x in r["round_ratios"])
+        floors = ", ".join(f"{f['throughput']:.0f}" for f in r["floor_runs"])
         lines.append(
-            f"| courrier serve, {backend} | {r['max']['throughput']} | {ratio:.2f} | {r['max']['p50_ms']} / {r['max']['p99_ms']} | "
-            f"{r['fixed']['p50_ms']} / {r['fixed']['p99_ms']} / {r['fixed']['max_ms']} | "
-            f"{r['max']['errors'] + r['fixed']['errors']} | {r['max_drain_s']} | {r['idle_rss_mb']} | "
+            f"| courrier serve, {backend} | {r['max']['throughput']} | {floors} | **{r['ratio']:.2f}** ({per_round}) | "
+            f"{r['max']['p50_ms']} / {r['max']['p99_ms']} | "
+            f"{r['fixed']['p50_ms']} / **{r['fixed']['p99_ms']}** / {r['fixed']['max_ms']} | "
+            f"{errors} | {r['max_drain_s']} | {r['idle_rss_mb']} | "
             f"{'yes' if r['exactly_once'] else 'NO'} ({r['processed']}/{r['messages']} processed, "
             f"{r['replies_received']} replies) |")
     lines += ["", "Targets: ratio ≥ 0.7 of the floor; p99 < 25 ms at 300 requests/s for 30 s with zero errors;"

@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -19,6 +20,38 @@ from bot.worker import InProcessWorker
 from handlers import WEB_ROUTERS
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/whatsapp"
+
+
+class CourrierApp(FastAPI):
+    """FastAPI, with the webhook POST dispatched before the middleware and routing stack.
+
+    Every other request (the webhook's GET handshake included) goes through FastAPI as usual.
+    """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == WEBHOOK_PATH:
+            await self._webhook_post(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def _webhook_post(self, scope: Any, receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await webhook.receive_update(self.state.services, scope, receive, tracked)
+        except Exception:
+            log.exception("webhook: unexpected error")
+            if not started:
+                await send({"type": "http.response.start", "status": 500,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": b'{"error":"internal error"}'})
 
 
 def create_app(settings: Settings, services: Services, *, background: bool = True) -> FastAPI:
@@ -55,7 +88,7 @@ def create_app(settings: Settings, services: Services, *, background: bool = Tru
             services.off_outbox(worker.notify)
             await services.whatsapp.aclose()
 
-    app = FastAPI(title="Courrier", version=bot.__version__, lifespan=lifespan)
+    app = CourrierApp(title="Courrier", version=bot.__version__, lifespan=lifespan)
     app.state.services = services
     app.include_router(webhook.router)
     app.include_router(health.router)

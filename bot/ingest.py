@@ -9,19 +9,19 @@ a commit, which is what keeps acknowledgements fast on SQLite and PostgreSQL ali
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.payload import MalformedPayload, extract_events
 from storage.db import Database
-from storage.inbound import NewEvent, store_events
+from storage.inbound import NewEvent, store_events, store_events_dbapi
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,19 @@ class IngestResult:
     skipped: int
 
 
+_Waiter = tuple[list[NewEvent], asyncio.AbstractEventLoop, "asyncio.Future[int]"]
+
+
+def _settle(results: list[tuple[asyncio.Future[int], int | BaseException]]) -> None:
+    for future, result in results:
+        if future.done():  # the request was cancelled (client gone): nothing to tell
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+
+
 class _GroupWriter:
     """One thread that stores the updates of every waiting request in one transaction."""
 
@@ -44,18 +57,21 @@ class _GroupWriter:
         self._db = db
         self._clock = clock
         self._stored = stored
-        self._queue: queue.SimpleQueue[tuple[list[NewEvent], Future[int]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Waiter | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._connection = db.pinned()
 
-    def submit(self, events: list[NewEvent]) -> Future[int]:
-        """Queue a request's updates; the future gives how many of them were new."""
-        future: Future[int] = Future()
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="courrier-ingest", daemon=True)
-                self._thread.start()
-        self._queue.put((events, future))
+    def submit(self, events: list[NewEvent]) -> asyncio.Future[int]:
+        """Queue a request's updates (from the event loop); the future gives how many were new."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="courrier-ingest", daemon=True)
+                    self._thread.start()
+        self._queue.put((events, loop, future))
         return future
 
     def stop(self) -> None:
@@ -70,6 +86,7 @@ class _GroupWriter:
         while True:
             first = self._queue.get()
             if first is None:
+                self._connection.close()
                 return
             batch = [first]
             size = len(first[0])
@@ -85,18 +102,28 @@ class _GroupWriter:
                 size += len(item[0])
             self._write(batch)
 
-    def _write(self, batch: list[tuple[list[NewEvent], Future[int]]]) -> None:
-        events = [event for request_events, _ in batch for event in request_events]
+    @staticmethod
+    def _wake_requests(batch: list[_Waiter], results: list[int | BaseException]) -> None:
+        """Hand the results back: one thread-safe call per event loop, not one per request."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int], int | BaseException]]] = {}
+        for (_, loop, future), result in zip(batch, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, result))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: its requests are gone
+                loop.call_soon_threadsafe(_settle, settled)
+
+    def _write(self, batch: list[_Waiter]) -> None:
+        events = [event for request_events, _, _ in batch for event in request_events]
         try:
-            with self._db.write(urgent=True) as session:
-                inserted = store_events(session, events, self._clock.now())
+            with self._connection.transaction(urgent=True) as conn:
+                inserted = store_events_dbapi(conn, self._db.backend, events, self._clock.now())
         except Exception as exc:
             log.exception("webhook: could not store %d update(s)", len(events))
-            for _, future in batch:
-                future.set_exception(exc)
+            self._wake_requests(batch, [exc] * len(batch))
             return
         senders: set[str] = set()
-        for request_events, future in batch:
+        results: list[int | BaseException] = []
+        for request_events, _, _ in batch:
             mine = 0
             for event in request_events:
                 key = (event.kind, event.wa_message_id, event.status)
@@ -104,7 +131,8 @@ class _GroupWriter:
                     inserted.discard(key)  # a duplicate in a later request of the same batch is not new
                     senders.add(event.sender)
                     mine += 1
-            future.set_result(mine)
+            results.append(mine)
+        self._wake_requests(batch, results)
         # Acknowledge first, then wake whoever processes (in distributed mode that is a broker round trip).
         if senders:
             self._stored(senders)
@@ -166,7 +194,7 @@ class Ingest:
         events, skipped = self.parse(raw)
         if not events:
             return IngestResult(0, 0, skipped)
-        stored = await asyncio.wrap_future(self._writer.submit(events))
+        stored = await self._writer.submit(events)
         return IngestResult(stored, len(events) - stored, skipped)
 
     def close(self) -> None:

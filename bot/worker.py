@@ -26,10 +26,19 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 # Under a burst of webhook POSTs acknowledgements come first (Meta wants them fast): before each
-# event the worker waits for a pause of QUIET_SECONDS in arrivals, but never more than
-# MAX_YIELD_SECONDS, so the backlog keeps moving and drains fully once the burst ends.
+# event the worker waits for a pause of QUIET_SECONDS in arrivals. So that the backlog still moves
+# while the burst lasts, one event (across all senders) goes ahead every MAX_YIELD_SECONDS; the
+# rest drains as soon as arrivals pause.
 QUIET_SECONDS = 0.02
-MAX_YIELD_SECONDS = 0.2
+MAX_YIELD_SECONDS = 0.25
+# Every stored batch wakes the worker; under a burst one pass per MIN_PASS_SECONDS is plenty.
+MIN_PASS_SECONDS = 0.1
+# A wake-up from the webhook names the senders it stored for, so a pass starts those senders
+# directly. The whole inbound log is scanned for ready senders (retries, another process's rows,
+# lost wake-ups) at most every SCAN_SECONDS, and every BUSY_SCAN_SECONDS during a burst: the
+# scan grows with the backlog, and running it per batch would cost acknowledgements their CPU.
+SCAN_SECONDS = 1.0
+BUSY_SCAN_SECONDS = 5.0
 SWEEP_SECONDS = 30.0
 
 
@@ -47,13 +56,23 @@ class InProcessWorker:
         self.pump = OutboxPump(services)
         self.running = False
         self._last_sweep = float("-inf")
+        self._next_forced = float("-inf")
+        self._hinted: set[str] = set()
+        self._last_scan = float("-inf")
 
     def notify(self, senders: object = None) -> None:
-        """Wake the worker; safe to call from any thread."""
+        """Wake the worker (with the senders just stored for, when known); safe from any thread."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._wake.set)
+                if isinstance(senders, set | frozenset) and senders:
+                    loop.call_soon_threadsafe(self._hint, senders)
+                else:
+                    loop.call_soon_threadsafe(self._wake.set)
+
+    def _hint(self, senders: set[str] | frozenset[str]) -> None:
+        self._hinted |= senders
+        self._wake.set()
 
     async def start(self) -> None:
         """Start the background loop in the running event loop."""
@@ -74,7 +93,9 @@ class InProcessWorker:
             await asyncio.wait(pending, timeout=30)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while self.running:
+            started = loop.time()
             try:
                 await self.run_once()
             except Exception:
@@ -82,9 +103,19 @@ class InProcessWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             self._wake.clear()
+            pause = started + MIN_PASS_SECONDS - loop.time()
+            if pause > 0 and self._arrivals_busy():
+                await asyncio.sleep(pause)
 
-    async def run_once(self) -> None:
-        """One pass: start processing every sender with pending events, then send the outbox."""
+    def _arrivals_busy(self) -> bool:
+        return time.monotonic() - self._services.ingest.last_post < QUIET_SECONDS
+
+    async def run_once(self, *, scan: bool = False) -> None:
+        """One pass: start processing every sender with pending events, then send the outbox.
+
+        The senders are those named by wake-ups since the last pass, or, when ``scan`` is set or
+        the last scan is old enough, every sender the inbound log shows ready.
+        """
         services = self._services
         now = services.clock.now()
         loop_time = asyncio.get_running_loop().time()
@@ -96,8 +127,18 @@ class InProcessWorker:
             with services.db.session() as session:
                 return inbound_repo.pending_senders(session, now)
 
-        for sender in await asyncio.to_thread(senders):
+        every = BUSY_SCAN_SECONDS if self._arrivals_busy() else SCAN_SECONDS
+        hinted, self._hinted = self._hinted, set()
+        if scan or loop_time - self._last_scan >= every:
+            self._last_scan = loop_time
+            ready = await asyncio.to_thread(senders)
+            ready += sorted(hinted.difference(ready))  # stored since the scan began
+        else:
+            ready = sorted(hinted)
+        for sender in ready:
             if sender in self._busy:
+                if sender in hinted:
+                    self._hinted.add(sender)  # its task may be finishing: look again when it ends
                 continue
             self._busy.add(sender)
             task = asyncio.create_task(self._drain_sender(sender))
@@ -107,10 +148,12 @@ class InProcessWorker:
 
     async def _yield_to_acknowledgements(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + MAX_YIELD_SECONDS
-        ingest = self._services.ingest
-        while loop.time() < deadline and time.monotonic() - ingest.last_post < QUIET_SECONDS:
-            await asyncio.sleep(QUIET_SECONDS)
+        while self._arrivals_busy():
+            now = loop.time()
+            if now >= self._next_forced:
+                self._next_forced = now + MAX_YIELD_SECONDS  # this one goes ahead; the others wait
+                return
+            await asyncio.sleep(min(QUIET_SECONDS, self._next_forced - now))
 
     def _backlog(self) -> str:
         services = self._services
@@ -150,6 +193,8 @@ class InProcessWorker:
                         self._wake.set()
         finally:
             self._busy.discard(sender)
+            if sender in self._hinted:
+                self._wake.set()
 
     async def wait_idle(self, timeout: float = 30.0) -> None:
         """Run passes until nothing is due and nothing is running (for tests and ``chat``)."""
@@ -164,7 +209,7 @@ class InProcessWorker:
                 )
 
         while True:
-            await self.run_once()
+            await self.run_once(scan=True)
             if self._tasks or self.pump._tasks:
                 await asyncio.wait(list(self._tasks) + list(self.pump._tasks), timeout=timeout)
                 continue

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=15000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # No checkpoint inside a committing transaction (it would stall whoever crossed the
+        # threshold, often a webhook acknowledgement): the Checkpointer thread does them.
         cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
@@ -44,6 +48,53 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+class Checkpointer:
+    """Keeps a SQLite write-ahead log short from a background thread.
+
+    Auto-checkpoints are off (see ``_configure_sqlite``). Without checkpoints the WAL would grow
+    for as long as the process runs, and every read would search a longer WAL index. Every
+    ``interval`` seconds, once the WAL is past ``threshold_bytes``, a PASSIVE checkpoint copies
+    what it can into the database file without taking the write lock or waiting for readers;
+    writers then start the WAL over from its beginning.
+    """
+
+    def __init__(self, path: Path, *, interval: float = 1.0, threshold_bytes: int = 4 * 1024 * 1024) -> None:
+        self._path = path
+        self._wal = Path(f"{path}-wal")
+        self._interval = interval
+        self._threshold = threshold_bytes
+        self._stop = threading.Event()
+        self.checkpoints = 0
+        self._thread = threading.Thread(target=self._run, name="courrier-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                if self._wal.stat().st_size >= self._threshold:
+                    self.checkpoint()
+            except FileNotFoundError:
+                continue
+            except Exception:  # never let maintenance kill the thread: try again next time
+                logging.getLogger(__name__).exception("SQLite checkpoint failed")
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint: (busy, frames in the WAL, frames checkpointed)."""
+        conn = sqlite3.connect(self._path, timeout=1, isolation_level=None)
+        try:
+            busy, log_frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            conn.close()
+        self.checkpoints += 1
+        return int(busy), int(log_frames), int(done)
+
+    def stop(self) -> None:
+        """Stop the thread (it does not checkpoint again)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
 
 
 class PriorityLock:
@@ -82,6 +133,51 @@ class PriorityLock:
                 self._cond.notify_all()
 
 
+class PinnedConnection:
+    """A DB-API connection one thread keeps for its own write transactions.
+
+    The webhook's writer commits hundreds of times a second: checking a connection out of the
+    pool each time would cost a ping and a reset round trip on PostgreSQL. This one stays out of
+    the pool and is replaced after any error. On SQLite its transactions queue on the same write
+    lock as ``Database.write``.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._proxy: Any = None
+
+    @contextmanager
+    def transaction(self, *, urgent: bool = False) -> Iterator[Any]:
+        """The connection in a write transaction: commits on success, rolls back on error."""
+        db = self._db
+        hold = db._write_lock.hold(urgent) if db._write_lock is not None else nullcontext()
+        with hold:
+            if self._proxy is None:
+                self._proxy = db.engine.raw_connection()
+            driver = self._proxy.driver_connection
+            try:
+                if db.backend == "sqlite":
+                    driver.execute("BEGIN IMMEDIATE")
+                yield driver
+                driver.commit()
+            except BaseException:
+                self.close(broken=True)  # a fresh connection next time, whatever went wrong
+                raise
+
+    def close(self, *, broken: bool = False) -> None:
+        """Give the connection back (``broken``: discard it)."""
+        proxy, self._proxy = self._proxy, None
+        if proxy is None:
+            return
+        try:
+            if broken:
+                proxy.invalidate()
+            else:
+                proxy.close()
+        except Exception:
+            logging.getLogger(__name__).debug("closing a pinned connection failed", exc_info=True)
+
+
 class Database:
     """One database: an engine, a read session factory and a write session factory."""
 
@@ -108,6 +204,11 @@ class Database:
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
         self._write_lock = PriorityLock() if self.backend == "sqlite" else None
+        self.checkpointer: Checkpointer | None = None
+        path = sqlite_path(url) if self.backend == "sqlite" else None
+        if path is not None:
+            self.checkpointer = Checkpointer(path)
+            weakref.finalize(self, self.checkpointer._stop.set)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
@@ -140,6 +241,10 @@ class Database:
         with self._write_lock.hold(urgent), self._write.begin() as session:
             yield session
 
+    def pinned(self) -> PinnedConnection:
+        """A DB-API connection for one thread's hot-path writes (see PinnedConnection)."""
+        return PinnedConnection(self)
+
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:
@@ -150,7 +255,9 @@ class Database:
             return False
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and stop the checkpoint thread."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 

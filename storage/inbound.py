@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
@@ -38,42 +39,58 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
     return len(session.execute(stmt).all())
 
 
-_STORE: dict[str, Any] = {}
+_COLUMNS = "kind, wa_message_id, status, sender, phone_number_id, payload, state, attempts, received_at"
 
 
-def _store_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the key, built once per dialect (cached compile)."""
-    stmt = _STORE.get(dialect)
-    if stmt is None:
-        table: Table = InboundEvent.__table__  # type: ignore[assignment]
-        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-        stmt = ins.on_conflict_do_nothing(index_elements=["kind", "wa_message_id", "status"]).returning(
-            table.c.kind, table.c.wa_message_id, table.c.status
-        )
-        _STORE[dialect] = stmt
-    return stmt
+def _store_sql(dialect: str, rows: int) -> str:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the keys, for ``rows`` rows, in the driver's style."""
+    if dialect == "postgresql":
+        row = "(%s, %s, %s, %s, %s, %s::jsonb, 'pending', 0, %s)"
+    else:
+        row = "(?, ?, ?, ?, ?, ?, 'pending', 0, ?)"
+    # Only placeholders are joined in; every value travels as a parameter.
+    return (f"INSERT INTO inbound_events ({_COLUMNS}) VALUES {', '.join([row] * rows)} "  # noqa: S608
+            "ON CONFLICT (kind, wa_message_id, status) DO NOTHING RETURNING kind, wa_message_id, status")
+
+
+# SQLite allows 32,766 variables per statement; 7 per row.
+_ROWS_PER_STATEMENT = 2000
+
+
+def store_events_dbapi(conn: Any, dialect: str, events: Sequence[NewEvent], now: datetime) -> set[tuple[str, str, str]]:
+    """Store updates through a DB-API connection already in a transaction; returns the new keys.
+
+    This is the webhook's hot path, so it skips the ORM and the SQL compiler: one multi-row
+    INSERT … ON CONFLICT DO NOTHING … RETURNING per 2,000 updates. Values are written exactly as
+    the models' types write them (JSON text; on SQLite, naive UTC timestamps with microseconds).
+    """
+    if not events:
+        return set()
+    when: Any = now.astimezone(UTC)
+    if dialect != "postgresql":
+        when = when.strftime("%Y-%m-%d %H:%M:%S.%f")
+    dumps = json.dumps
+    inserted: set[tuple[str, str, str]] = set()
+    cursor = conn.cursor()
+    try:
+        for start in range(0, len(events), _ROWS_PER_STATEMENT):
+            chunk = events[start:start + _ROWS_PER_STATEMENT]
+            params: list[Any] = []
+            for e in chunk:
+                params += (e.kind, e.wa_message_id, e.status, e.sender, e.phone_number_id, dumps(e.payload), when)
+            cursor.execute(_store_sql(dialect, len(chunk)), params)
+            inserted.update((k, m, s) for k, m, s in cursor.fetchall())
+    finally:
+        cursor.close()
+    return inserted
 
 
 def store_events(session: Session, events: Sequence[NewEvent], now: datetime) -> set[tuple[str, str, str]]:
-    """Store updates, ignoring ids seen before; returns the (kind, id, status) keys that were new."""
+    """Store updates in the session's transaction, ignoring ids seen before; returns the new keys."""
     if not events:
         return set()
-    rows = [
-        {
-            "kind": e.kind,
-            "wa_message_id": e.wa_message_id,
-            "status": e.status,
-            "sender": e.sender,
-            "phone_number_id": e.phone_number_id,
-            "payload": e.payload,
-            "state": "pending",
-            "attempts": 0,
-            "received_at": now,
-        }
-        for e in events
-    ]
-    stmt = _store_statement(session.get_bind().dialect.name)
-    return {(k, m, s) for k, m, s in session.execute(stmt, rows)}
+    connection = session.connection()
+    return store_events_dbapi(connection.connection.driver_connection, connection.dialect.name, events, now)
 
 
 def pending_senders(

@@ -126,12 +126,12 @@ def release_stale(session: Session, now: datetime) -> int:
         update(OutboxMessage)
         .where(OutboxMessage.state == "sending", OutboxMessage.next_attempt_at <= now)
         .values(state="unconfirmed", next_attempt_at=now + CONFIRM_GRACE)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     expired = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.state == "unconfirmed", OutboxMessage.next_attempt_at <= now)
         .values(state="pending", next_attempt_at=now)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     return int(lost or 0) + int(expired or 0)
 
 

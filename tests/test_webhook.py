@@ -149,6 +149,33 @@ def test_concurrent_duplicate_posts_give_one_reply(harness: Harness) -> None:
     assert count(harness, OutboxMessage) == 1
 
 
+def test_a_failed_store_answers_500_and_the_next_post_is_stored(harness: Harness, monkeypatch: Any) -> None:
+    """The database failing under the writer: Meta gets a 500 (and retries); nothing is half-kept."""
+    import bot.ingest
+
+    harness.add_user(AWA_PHONE, wa_user_id=AWA_BSUID)
+    real = bot.ingest.store_events_dbapi
+    calls = {"n": 0}
+
+    def flaky(conn: Any, *args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real(conn, *args)  # the rows are written, then the connection breaks before the commit
+            raise RuntimeError("connection lost")
+        return real(conn, *args)
+
+    monkeypatch.setattr(bot.ingest, "store_events_dbapi", flaky)
+    body = json.dumps(text_message("moi", phone=AWA_DIGITS, wamid="wamid.FLAKY.1")).encode()
+    response = harness.post(body)
+    assert response.status_code == 500
+    assert "moi" not in response.text
+    assert count(harness, InboundEvent) == 0  # rolled back
+    assert harness.post(body).status_code == 200  # Meta's retry, on a fresh connection
+    harness.drain()
+    assert count(harness, InboundEvent) == 1
+    assert len(harness.whatsapp.texts_to(AWA_DIGITS)) == 1
+
+
 def test_messages_of_one_sender_are_answered_in_order(harness: Harness) -> None:
     harness.add_user(AWA_PHONE)
     for index in range(6):
