@@ -66,9 +66,9 @@ class _GroupWriter:
         """Queue a request's updates (from the event loop); the future gives how many were new."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread is None:  # (checking is_alive() on every request costs a lock)
             with self._lock:
-                if self._thread is None or not self._thread.is_alive():
+                if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="courrier-ingest", daemon=True)
                     self._thread.start()
         self._queue.put((events, loop, future))
