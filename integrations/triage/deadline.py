@@ -90,6 +90,10 @@ _INNER = re.compile(r"(?<![\w])(?:" + "|".join(cal.NEAR_MARKERS) + r")(?![\w])")
 _FAR = re.compile(r"(?<![\w])(?:" + "|".join(cal.FAR_MARKERS) + r")(?![\w])")
 _PAST = re.compile(r"(?<![\w])(?:" + "|".join(cal.PAST_MARKERS) + r")(?![\w])")
 _RANGE_START = re.compile(r"(?:\bde|\bfrom|\bentre|\bbetween|\bdu)\s*$")
+# "Pas besoin de réponse aujourd'hui", "no need to reply today": the date is the one not asked for.
+_WAIVED = re.compile(
+    r"(?:pas besoin d[e'] ?(?:\w+ ){0,2}|no need to (?:\w+ ){0,2}|pas (?:pour|avant|d'ici)|not (?:by|before|for))\s*$"
+)
 
 
 @dataclass
@@ -327,6 +331,8 @@ def find_deadlines(text: str, sent: datetime, *, folded: str | None = None) -> l
         except (ValueError, OverflowError):
             when = None
         if when is None or when < sent - timedelta(minutes=30):
+            continue
+        if _WAIVED.search(before[-40:]):
             continue
         near = bool(_NEAR.search(before[-24:]))
         if not near and _PAST.search(before[-25:]):

@@ -333,7 +333,7 @@ def _decide(r: _Reading) -> _Verdict:
 
     horizon = r.horizon
     horizon_reason = _horizon_reason(horizon)
-    live = not c.resolved and not c.low_priority
+    live = not c.resolved and not c.low_priority and not c.no_action
     stakes = c.consequence or c.signature_asked or c.payment_asked or c.order or c.tender
     # Today, or a marked deadline tomorrow morning: any real ask is enough.
     # Later tomorrow: something must be at stake (a signature, a payment, a loss).
@@ -355,16 +355,12 @@ def _decide(r: _Reading) -> _Verdict:
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra])
         if _credible_stakes_today(r, traps):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra, "credible sender, formal stakes"])
+        if _reported_incident(r, traps, trusted, close_relation):
+            return _Verdict(Priority.CRITICAL, "outage", [*reasons, *extra, "outage reported"])
         return _Verdict(
             Priority.IMPORTANT, topic, [*reasons, *extra, "unverified sender" if not trusted else "automated"]
         )
-    clean = credible and not r.foreign_links and not traps
-    if (
-        c.outage
-        and live
-        and not b.bulk
-        and ((trusted and close_relation) or (clean and (c.service_relationship or c.our_system)))
-    ):
+    if _reported_incident(r, traps, trusted, close_relation):
         return _Verdict(
             Priority.CRITICAL,
             "outage",
@@ -378,8 +374,17 @@ def _decide(r: _Reading) -> _Verdict:
     if c.churn and trusted and s.relation in (Relation.CLIENT, Relation.VIP) and not settled:
         return _Verdict(Priority.CRITICAL, "churn", [*reasons, "client threatens to leave"])
 
-    if settled:
-        topic = "resolved" if c.resolved else _info_topic(r)
+    # "Payment received, thank you; the next invoice falls due next month as usual": the
+    # message is the receipt, the routine payment weeks away is not a request yet.
+    routine_next = (
+        c.resolved
+        and c.payment_asked
+        and horizon is not None
+        and horizon > 14
+        and not (c.consequence or c.signature_asked or c.quote_request or c.meeting_change or c.application)
+    )
+    if settled or routine_next:
+        topic = "resolved" if c.resolved and not routine_next else _info_topic(r)
         return _Verdict(Priority.INFORMATIVE, topic, [*reasons, "no action needed"])
 
     important: list[str] = []
@@ -411,6 +416,17 @@ def _decide(r: _Reading) -> _Verdict:
     return _Verdict(Priority.INFORMATIVE, _info_topic(r), [*reasons, *b.reasons])
 
 
+def _reported_incident(r: _Reading, traps: list[str], trusted: bool, close_relation: bool) -> bool:
+    """Something in production is down (or leaking data) and it is ours to fix: reported by a close
+    party, or by a clean sender about a system the company delivered or a service it provides."""
+    c = r.cues
+    if not c.outage or c.resolved or c.low_priority or c.no_action or r.bulk.bulk:
+        return False
+    credible = trusted or not r.sender.flags
+    clean = credible and not r.foreign_links and not traps
+    return (trusted and close_relation) or (clean and (c.service_relationship or c.our_system))
+
+
 def _credible_stakes_today(r: _Reading, traps: list[str]) -> bool:
     """An unknown but clean sender (no spoofing sign, no outside link) with formal stakes due today.
 
@@ -421,7 +437,11 @@ def _credible_stakes_today(r: _Reading, traps: list[str]) -> bool:
     if s.flags or traps or r.foreign_links or r.bulk.bulk or c.links:
         return False
     formal = c.signature_asked or c.tender or c.order
-    return formal and (c.consequence or c.tender)
+    # A plain request due today whose miss the sender spells out ("si la livraison ne peut pas
+    # avoir lieu …, je dois transférer les patients") is critical from a stranger too; a stranger
+    # threatening to cut, suspend or pursue unless paid or renewed is the phishing pattern and is not.
+    spelled_out = c.explicit_asks and c.consequence and not c.payment_asked and not c.severe
+    return (formal and (c.consequence or c.tender)) or spelled_out
 
 
 def _marketing_score(r: _Reading) -> tuple[int, list[str]]:
@@ -494,7 +514,8 @@ def _topic(r: _Reading) -> str:
 def _info_topic(r: _Reading) -> str:
     text = r.folded_subject + " " + r.folded_body
     if re.search(
-        r"paiement recu|payment received|remittance|avis de credit|virement recu|vous avez recu un paiement",
+        r"paiement recu|payment received|remittance|avis de credit|virement recu|vous avez recu un paiement"
+        r"|reglement recu|accusons reception de votre (?:virement|paiement|reglement)",
         text,
     ):
         return "payment_received"

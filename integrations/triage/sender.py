@@ -139,6 +139,8 @@ def lookalike_of(domain: str, known: str) -> bool:
     label, known_label = _label(reg), _label(known_reg)
     if label == known_label:
         return True  # same name under another TLD
+    if len(known_label) >= 4 and known_label in domain.lower().split(".")[:-2]:
+        return True  # the known name as a label of another domain (bank.fr-alerte.test)
     squashed, known_squashed = _squash(label), _squash(known_label)
     if len(known_squashed) < 4:
         return False

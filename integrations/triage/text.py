@@ -38,12 +38,35 @@ def _build_fold_table() -> dict[int, str]:
 _FOLD = _build_fold_table()
 
 
+# A line break inside a sentence of hard-wrapped plain text (mail clients wrap at 72-78 columns):
+# after a line of some length that does not end a sentence, before a word that carries on in lower case
+# or with a number that is not a list item. Such a break reads as a space, so that phrases match
+# across it ("Si\nvous pouvez nous l'envoyer").
+_SOFT_BREAK = re.compile(r"(?<=[^\s.!?:;])\n(?=[a-z\u00e0-\u00ff]|\d(?!\d*[.)]\s))")
+
+
+def _unwrap(original: str, folded: str) -> str:
+    if "\n" not in folded:
+        return folded
+    chars: list[str] | None = None
+    for match in _SOFT_BREAK.finditer(original):
+        at = match.start()
+        line_start = original.rfind("\n", 0, at) + 1
+        if at - line_start < 30:
+            continue
+        if chars is None:
+            chars = list(folded)
+        chars[at] = " "
+    return folded if chars is None else "".join(chars)
+
+
 def fold(text: str) -> str:
-    """Lower-case, drop accents, straighten quotes and dashes; same length as the input."""
+    """Lower-case, drop accents, straighten quotes and dashes, read soft line breaks as spaces;
+    same length as the input."""
     folded = text.translate(_FOLD).lower()
     if len(folded) != len(text):  # a few rare characters change length when lower-cased
-        return "".join(c if len(c.lower()) != 1 else c.lower() for c in text.translate(_FOLD))
-    return folded
+        folded = "".join(c if len(c.lower()) != 1 else c.lower() for c in text.translate(_FOLD))
+    return _unwrap(text, folded)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)|\n(?=[^\n]{0,40}\s:\s)")

@@ -6,6 +6,8 @@ CREDENTIALS: tuple[str, ...] = (
     # French
     r"(?:saisi(?:r|ssez|ssant)|entre[rz]|renseigne[rz]|indique[rz]|communique[rz]|confirme[rz]|envoye[rz]|fournir|fournissez|transmettre|transmettez|verifie[rz]|identifie[rz][- ]vous|connectez[- ]vous|vous connecter|se connecter)[\w' ,]{0,70}?(?:identifiants?|mot de passe|mots de passe|code (?:recu|sms|confidentiel|pin|secret|de (?:validation|verification|securite|confirmation))|codes? (?:d'acces|pin)|numero de carte|cryptogramme|informations (?:de paiement|bancaires|de connexion))",
     r"identifiez[- ]vous (?:avec|sur)",
+    r"munissez[- ]vous de (?:votre|vos) (?:identifiants?|mot de passe|codes?|carte)",
+    r"have your (?:password|login|credentials|card|pin)[\w' ,]{0,30}(?:ready|at hand|handy)",
     r"(?:en vous (?:identifiant|connectant)|vous identifier|s'identifier)[\w' ,]{0,70}?(?:mot de passe|identifiants?)",
     r"mot de passe (?:de|a) votre (?:messagerie|boite|compte de messagerie|adresse)",
     r"(?:verifiez|confirmez|reactivez|debloquez|mettez a jour|mettre a jour|verifier|confirmer|reactiver|debloquer) (?:votre|vos) (?:compte|identite|acces|informations de paiement|coordonnees (?:bancaires|de paiement))",

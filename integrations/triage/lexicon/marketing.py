@@ -84,6 +84,11 @@ COLD_OUTREACH: tuple[str, ...] = (
     r"calendly",
     r"je me presente",
     r"je vous contacte (?:car|parce que|au sujet de)",
+    r"(?:disponible|available|free) (?:pour )?(?:\d+|quelques|cinq|dix|quinze|vingt) (?:minutes|min)\b",
+    r"(?:rendez-vous|meetings?|leads|prospects) qualifie?s",
+    r"(?:cabinets?|entreprises?|agences?|societes?|pme|structures?) comme (?:le |la |les )?(?:votre|vos|la votre|le votre)",
+    r"(?:companies|businesses|firms|agencies|teams) like yours",
+    r"nous (?:generons|apportons|trouvons) (?:pour|des|entre|jusqu)",
     # English
     r"i (?:came across|noticed|was checking|was looking at|found) (?:your|atelier|[\w-]+\.\w+)",
     r"quick question about",

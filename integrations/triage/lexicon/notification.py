@@ -73,6 +73,14 @@ RESOLVED: tuple[str, ...] = (
     r"(?:probleme|incident) (?:est )?regle",
     r"aucune donnee n'a ete perdue",
     r"rentre dans l'ordre",
+    # Done already: the thing the message is about has been carried out.
+    r"c'est deja fait",
+    r"(?:nous accusons|accuse) reception de votre (?:virement|paiement|reglement)",
+    r"reglement recu",
+    r"(?:a|ont) ete (?:execute|effectue|depose|traite|honore|regle|solde)e?s?\b",
+    r"(?:est|sont) (?:deja )?(?:execute|effectue|depose|honore|solde)e?s?\b",
+    r"(?:nous avons|j'ai) deja (?:depose|transmis|regle|paye|effectue|execute)\b",
+    r"statut (?:resolu|clos|cloture|ferme)",
     # English
     r"(?:has been|is|was|have been) (?:resolved|fixed|restored)",
     r"back to normal",
@@ -80,6 +88,10 @@ RESOLVED: tuple[str, ...] = (
     r"(?:ticket|incident|case) (?:has been |is )?(?:closed|resolved)",
     r"no longer urgent",
     r"all (?:systems|services) operational",
+    r"(?:has|have) (?:already )?been (?:executed|processed|completed|filed|settled|honou?red)",
+    r"(?:we have|we've|i have|i've) already (?:filed|paid|submitted|sent|done)",
+    r"(?:it's|this is|that's) already (?:done|taken care of|handled)",
+    r"we (?:have )?received your payment",
 )
 
 PRICE_CHANGES: tuple[str, ...] = (
