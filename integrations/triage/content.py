@@ -58,6 +58,9 @@ _MEETING = compile_terms(notification.MEETING_CHANGES)
 _CALL_ME = re.compile(
     r"(?:je suis|i am|i'm) (?:joignable|reachable|disponible par telephone)|(?:appelez|rappelez)-moi|call me\b"
 )
+# "Si la déclaration a été déposée entre-temps, …": a supposition, not a report that it was.
+_CONDITIONAL = re.compile(r"\s*(?:si|s'il|if|au cas ou|in case|lorsque|once)\b")
+_REPLY_SUBJECT = re.compile(r"\s*(?:re|aw|sv|rif)\s*:", re.IGNORECASE)
 _LINK = re.compile(r"https?://|www\.|<http")
 _WORD = re.compile(r"[a-z]{2,}")
 
@@ -186,7 +189,13 @@ class Cues:
 
     @cached_property
     def outage(self) -> bool:
-        """Something in production is down or blocked."""
+        """Something in production is down or blocked. The subject of a reply names what the thread
+        was about, so there only the new text counts ("RE: URGENT - site en panne" above "c'est reparti")."""
+        if _REPLY_SUBJECT.match(self.subject):
+            return (
+                _OUTAGE.possible(self.prefixes)
+                and _OUTAGE.pattern.search(self.text, len(self.subject)) is not None
+            )
         return self._has(_OUTAGE)
 
     @cached_property
@@ -311,7 +320,11 @@ class Cues:
     @cached_property
     def resolved(self) -> bool:
         """An incident is said to be fixed or closed."""
-        return self._has(_RESOLVED)
+        text = self.text
+        return any(
+            not _CONDITIONAL.match(text, s, e)
+            for s, e in _sentence_hits(_RESOLVED, text, self.spans, self.prefixes)
+        )
 
     @cached_property
     def price_change(self) -> bool:

@@ -165,6 +165,13 @@ class OfflineClassifier:
         combined = email.subject + "\n\n" + body
         deadlines = find_deadlines(combined, sent, folded=folded_subject + "\n\n" + folded_body)
         asked = set(cues.ask_sentences | cues.consequence_sentences)
+        # "The committee signs off at 5 pm today. If the DPA is not back by then, …": the threat
+        # points back at the time given just before it.
+        for start, end in cues.consequence_sentences:
+            if _BY_THEN.search(cues.text, start, end):
+                before = [span for span in cues.spans if span[1] <= start]
+                if before:
+                    asked.add(before[-1])
         deadline = pick_deadline(deadlines, asked=asked, excluded=set(cues.schedule_sentences) - asked)
         horizon = horizon_days(deadline.when, sent) if deadline else None
         amounts = find_amounts(combined, folded=folded_subject + "\n\n" + folded_body)
@@ -194,6 +201,12 @@ class OfflineClassifier:
         )
 
 
+_BY_THEN = re.compile(
+    r"\b(?:by then|by that (?:time|date|hour)|d'ici la|passe (?:ce delai|cette heure|cette date|ce cap)|"
+    r"avant cette (?:heure|date|echeance))\b"
+)
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -219,6 +232,8 @@ def _relation_reasons(sender: SenderProfile) -> list[str]:
         reasons.append("sent through a platform for a known party")
     if sender.in_conversation:
         reasons.append("reply in an existing conversation")
+    if sender.vouched:
+        reasons.append("known party in copy")
     reasons.extend(sender.flags)
     return reasons
 
@@ -325,7 +340,8 @@ def _decide(r: _Reading) -> _Verdict:
             [*reasons, "legal threat with an outside link", "phishing"],
             phishing=True,
         )
-    if c.formal_notice and not b.bulk and not settled:
+    # "Ce courriel vous est adressé à titre d'information" does not make a served writ optional.
+    if c.formal_notice and not b.bulk and not c.resolved:
         summons = (
             "summons" if re.search(r"convo|summon", r.folded_subject + r.folded_body) else "formal_notice"
         )
@@ -340,7 +356,11 @@ def _decide(r: _Reading) -> _Verdict:
     morning = (
         r.deadline is not None and r.deadline.marked and r.deadline.when.astimezone(r.sent.tzinfo).hour <= 12
     )
-    urgent = horizon is not None and (horizon <= 0 or (horizon == 1 and (stakes or morning)))
+    urgent = (
+        horizon is not None
+        and (horizon <= 0 or (horizon == 1 and (stakes or morning)))
+        and not (c.low_priority and not c.consequence)
+    )
     substantive = c.asks or stakes
     if urgent and substantive and not (settled and not c.consequence) and not b.bulk:
         topic = _topic(r)
@@ -400,7 +420,13 @@ def _decide(r: _Reading) -> _Verdict:
         important.append("tender")
     if c.meeting_change:
         important.append("meeting change")
-    if c.invoice and trusted and s.relation is Relation.SUPPLIER:
+    clean = credible and not r.foreign_links and not traps
+    if c.invoice and (
+        (trusted and s.relation is Relation.SUPPLIER)
+        # An unlisted supplier (the landlord, a coworking space) billing with a due date, with
+        # nothing of a scam about it: still a bill to pay.
+        or (clean and not s.flags and r.deadline is not None and not b.bulk and (horizon or 0) <= 31)
+    ):
         important.append("invoice to pay")
     machine = b.bulk or b.automated
     if (
@@ -441,7 +467,9 @@ def _credible_stakes_today(r: _Reading, traps: list[str]) -> bool:
     # avoir lieu …, je dois transférer les patients") is critical from a stranger too; a stranger
     # threatening to cut, suspend or pursue unless paid or renewed is the phishing pattern and is not.
     spelled_out = c.explicit_asks and c.consequence and not c.payment_asked and not c.severe
-    return (formal and (c.consequence or c.tender)) or spelled_out
+    # With a known party openly in copy, a stated consequence is enough, threats included.
+    vouched = s.vouched and c.consequence and not c.payment_asked
+    return (formal and (c.consequence or c.tender)) or spelled_out or vouched
 
 
 def _marketing_score(r: _Reading) -> tuple[int, list[str]]:

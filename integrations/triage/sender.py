@@ -56,6 +56,7 @@ class SenderProfile:
     in_conversation: bool
     own_thread_only: bool
     display_name: str
+    vouched: bool = False
 
 
 _SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "gouv", "ac", "edu", "or", "ne", "go", "sch"})
@@ -325,6 +326,21 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
 
     flags = list(dict.fromkeys(flags))
     trusted = relation is not Relation.UNKNOWN and not flags
+    # A stranger writing with a known client or supplier openly in copy (an auditor or a lawyer
+    # engaged by the client, the client's new procurement officer's assistant…): not trusted, but
+    # the party it names can see what it asks.
+    copied = [a for a in (*email.cc, *email.to) if a and "@" in a]
+    vouched = (
+        relation is Relation.UNKNOWN
+        and not flags
+        and not freemail
+        and any(
+            _belongs(_domain_of(a), p.domain)
+            for a in copied
+            for p, kind in parties
+            if kind is not Relation.INTERNAL and p.domain
+        )
+    )
     return SenderProfile(
         relation=relation,
         party=party,
@@ -338,4 +354,5 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
         in_conversation=in_conversation,
         own_thread_only=own_thread_only,
         display_name=display,
+        vouched=vouched,
     )

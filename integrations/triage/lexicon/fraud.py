@@ -77,7 +77,10 @@ LURES: tuple[str, ...] = (
 )
 
 FEES_TO_RELEASE: tuple[str, ...] = (
-    r"frais (?:de (?:dossier|dedouanement|douane|conformite|deblocage|liberation|transfert|traitement|livraison|change))",
+    r"frais (?:de (?:dossier|dedouanement|douane|conformite|deblocage|liberation))",
+    # Transfer or delivery fees only with an amount to pay, not in a price list ("les frais de
+    # transfert passent de 0,8 % à 0,7 %").
+    r"frais (?:de (?:transfert|traitement|livraison|change)) (?:de |d'un montant de |: ?|s'elevant a )?(?:\d|[$€£])",
     r"frais a (?:regler|payer)",
     r"(?:pour|afin de) (?:liberer|debloquer|recevoir|reclamer) (?:les fonds|vos gains|votre colis|le virement|votre argent)",
     r"retenue? (?:en douane|par notre service)",

@@ -77,8 +77,13 @@ RESOLVED: tuple[str, ...] = (
     r"c'est deja fait",
     r"(?:nous accusons|accuse) reception de votre (?:virement|paiement|reglement)",
     r"reglement recu",
-    r"(?:a|ont) ete (?:execute|effectue|depose|traite|honore|regle|solde)e?s?\b",
-    r"(?:est|sont) (?:deja )?(?:execute|effectue|depose|honore|solde)e?s?\b",
+    r"(?:a|ont) (?:deja )?ete (?:execute|effectue|traite|honore|regle|solde)e?s?\b",
+    r"(?:a|ont) deja ete deposee?s?\b",
+    r"declarations? [\w' ]{0,40}(?:a|ont) ete deposee?s?",
+    r"deposee?s? dans les delais",
+    r"accuse de reception de (?:la |votre )?(?:declaration|paiement|reglement|depot)",
+    r"(?:est|sont) (?:deja )?(?:execute|effectue|honore|solde)e?s?\b",
+    r"(?:est|sont) deja deposee?s?\b",
     r"(?:nous avons|j'ai) deja (?:depose|transmis|regle|paye|effectue|execute)\b",
     r"statut (?:resolu|clos|cloture|ferme)",
     # English
@@ -92,6 +97,9 @@ RESOLVED: tuple[str, ...] = (
     r"(?:we have|we've|i have|i've) already (?:filed|paid|submitted|sent|done)",
     r"(?:it's|this is|that's) already (?:done|taken care of|handled)",
     r"we (?:have )?received your payment",
+    r"payment (?:has|have) been (?:released|made|sent|credited|transferred|executed)",
+    r"(?:ont|a) retrouve (?:leurs?|son|l') ?acces",
+    r"(?:sont|est) (?:bien )?(?:remontee?s?|repartie?s?|revenue?s?) (?:dans|a la normale|en ligne)",
 )
 
 PRICE_CHANGES: tuple[str, ...] = (
