@@ -1,0 +1,210 @@
+"""Readings added after measuring the offline classifier on fresh held-out mail: each test is one
+situation from the label guide, in French or English, that the rules used to get wrong."""
+
+from __future__ import annotations
+
+from integrations.mime import ParsedEmail
+from integrations.triage import OfflineClassifier, Priority, TriageContext
+from integrations.triage.sender import lookalike_of
+from integrations.triage.text import fold
+from tests.triage_support import CONTEXT, message
+
+classify = OfflineClassifier().classify
+
+
+def _priority(email: ParsedEmail, context: TriageContext = CONTEXT) -> Priority:
+    return classify(email, context).priority
+
+
+def test_hard_wrapped_lines_read_as_one_sentence() -> None:
+    line = "Pour le dossier, la direction souhaite un court rapport. Si"
+    assert fold(line + "\nvous pouvez") == fold(line) + " vous pouvez"
+    # A short line, a list item or a new capitalised line keeps its break.
+    assert fold("Total :\n- 12") == "total :\n- 12"
+    assert fold("Bonjour Awa,\nMerci") == "bonjour awa,\nmerci"
+    wrapped = message(
+        "Aminata Diop <a.diop@sgt-transit.test>",
+        "RE: Rapport d'incident",
+        "Bonjour Khady,\n\nLe portail fonctionne de nouveau, merci. Pour le dossier, la direction souhaite un\n"
+        "court rapport d'incident ; une page suffit. Si\nvous pouvez nous l'envoyer d'ici lundi prochain, "
+        "ce sera parfait.\n\nAminata",
+    )
+    assert _priority(wrapped) is Priority.IMPORTANT
+
+
+def test_a_served_writ_stays_critical_when_the_email_says_it_is_for_information() -> None:
+    writ = message(
+        "Étude de Maître Ndiaye, commissaire de justice <etude@ndiaye-huissier.test>",
+        "Signification – commandement de payer aux fins de saisie-vente",
+        "Madame,\n\nUn commandement de payer aux fins de saisie-vente a été signifié ce jour à votre siège. "
+        "Vous disposez de huit jours pour régler 2 122 500 FCFA. Passé ce délai, il pourra être procédé à la "
+        "saisie de vos biens.\n\nLe présent courriel vous est adressé à titre d'information.",
+    )
+    assert _priority(writ) is Priority.CRITICAL
+
+
+def test_a_regulator_summons_is_a_formal_notice() -> None:
+    summons = message(
+        "Autorité de protection des données <controles@apdp.test>",
+        "Convocation à une audition",
+        "Madame la Gérante,\n\nVous êtes convoquée à une audition le mardi 10 mars 2026 à 10h00 au siège de "
+        "l'Autorité. Vous voudrez bien vous munir du registre des traitements.",
+    )
+    assert _priority(summons) is Priority.CRITICAL
+
+
+def test_a_stranger_with_a_known_client_in_copy_and_a_stated_consequence_is_critical() -> None:
+    body = (
+        "Dear Ms Mbaye,\n\nWe are the statutory auditors of Northwind Traders. Our closing meeting is tomorrow "
+        "at 09:00. If the evidence is not in our hands by then, we will have to report the control as not "
+        "tested.\n\nExports from your ticketing tool are sufficient.\n\nBest regards,\nClaire"
+    )
+    copied = message(
+        "Claire Marchetti <c.marchetti@moreau-audit.test>", "Missing evidence", body, Cc="tom@northwind.test"
+    )
+    result = classify(copied, CONTEXT)
+    assert result.priority is Priority.CRITICAL and "known party in copy" in result.reasons
+    alone = message("Claire Marchetti <c.marchetti@moreau-audit.test>", "Missing evidence", body)
+    assert _priority(alone) is Priority.IMPORTANT
+
+
+def test_a_threat_pointing_back_by_then_takes_the_time_before_it() -> None:
+    email = message(
+        "Tom <tom@northwind.test>",
+        "RE: Pilot go-live",
+        "Hi Khady,\n\nOne more thing. The steering committee signs off at 5 pm today. If the signed addendum is "
+        "not back by then, the go-live is taken off the agenda.\n\nThanks,\nTom",
+    )
+    result = classify(email, CONTEXT)
+    assert result.priority is Priority.CRITICAL
+    assert result.deadline is not None and result.deadline.hour == 17
+
+
+def test_a_reply_saying_the_outage_is_fixed_is_not_an_outage() -> None:
+    email = message(
+        "Aminata Diop <a.diop@sgt-transit.test>",
+        "RE: URGENT - le portail ne fonctionne plus",
+        "Bonjour Khady,\n\nJe confirme : tout est rentré dans l'ordre depuis 11h. Pourriez-vous nous envoyer "
+        "une proposition de supervision avant la fin du mois ?\n\nAminata",
+    )
+    assert _priority(email) is Priority.IMPORTANT
+
+
+def test_a_date_the_sender_waives_is_not_the_deadline() -> None:
+    email = message(
+        "Aminata Diop <a.diop@sgt-transit.test>",
+        "Date de mise en ligne ?",
+        "Bonjour Khady,\n\nPouvez-vous tenir une mise en ligne le 2 avril ? Pas besoin de réponse aujourd'hui : "
+        "dites-moi d'ici vendredi.\n\nMerci !",
+    )
+    result = classify(email, CONTEXT)
+    assert result.priority is Priority.IMPORTANT
+    assert result.deadline is not None and result.deadline.day == 6
+
+
+def test_rien_ne_presse_holds_a_same_day_reading() -> None:
+    email = message(
+        "Aminata Diop <a.diop@sgt-transit.test>",
+        "Question sur la facture F-031",
+        "Bonjour,\n\nPouvez-vous vérifier la facture F-031 et m'envoyer une facture rectifiée ? Nous la réglerons "
+        "dès réception ; l'échéance est au 15 avril, donc rien ne presse.",
+    )
+    assert _priority(email) is Priority.IMPORTANT
+
+
+def test_a_clean_strangers_plain_request_due_today_with_a_consequence_is_critical() -> None:
+    email = message(
+        "Dr Mendy <pharmacie@chr-ziguinchor.test>",
+        "Livraison d'oxygène attendue hier",
+        "Bonjour,\n\nLe camion n'est pas arrivé. Pouvez-vous nous indiquer avant 18h où se trouve le chargement ? "
+        "Si la livraison ne peut pas avoir lieu demain, je dois organiser le transfert des patients.",
+    )
+    assert _priority(email) is Priority.CRITICAL
+
+
+def test_a_data_leak_on_a_site_we_maintain_is_an_incident() -> None:
+    email = message(
+        "RSSI GHT <rssi@ght-hopitaux.test>",
+        "Exposition de données patients",
+        "Bonjour,\n\nLa page de confirmation du module que votre agence maintient affiche les données d'autres "
+        "patients : c'est une violation de données. Nous avons besoin de la désactivation du module ce matin. "
+        "Merci de m'appeler dès réception.",
+    )
+    assert _priority(email) is Priority.CRITICAL
+
+
+def test_already_done_notices_are_informative() -> None:
+    done = message(
+        "Fiduciaire Sarr <social@fiduciaire-sarr.test>",
+        "Rappel : échéance du 4 mars - déclaration déposée",
+        "Bonjour,\n\nVoici le rappel de l'échéance des cotisations fixée au mercredi 4 mars. Pour votre dossier, "
+        "c'est déjà fait : le prélèvement a été effectué le 27 février.",
+    )
+    assert _priority(done) is Priority.INFORMATIVE
+    executed = message(
+        "Banque du Fleuve <avis@banquedufleuve.test>",
+        "Avis d'exécution - virement groupé",
+        "Votre ordre de virement groupé a été exécuté. Les bénéficiaires recevront les fonds sous 24 heures.",
+    )
+    assert _priority(executed) is Priority.INFORMATIVE
+    remittance = message(
+        "Northwind Accounts Payable <ap-noreply@northwind.test>",
+        "Payment advice",
+        "Dear Supplier,\n\nPlease be informed that the following payment has been released to your bank "
+        "account. Funds should reach your account within two business days.",
+    )
+    assert _priority(remittance) is Priority.INFORMATIVE
+
+
+def test_a_supposed_filing_is_not_a_done_one() -> None:
+    notice = message(
+        "Centre des impôts <sie@impots.test>",
+        "Mise en demeure - déclaration de TVA non déposée",
+        "Madame,\n\nVotre déclaration de TVA n'a pas été reçue. Nous vous mettons en demeure de la déposer sous "
+        "30 jours. Si la déclaration a été déposée entre-temps, ne tenez pas compte de ce courrier.",
+    )
+    assert _priority(notice) is Priority.CRITICAL
+
+
+def test_an_unlisted_suppliers_bill_with_a_due_date_is_important() -> None:
+    bill = message(
+        "Coworking Plateau – Facturation <facturation@coworking-plateau.test>",
+        "Facture F-2026-0214 – bureaux mars",
+        "Bonjour,\n\nVeuillez trouver ci-joint la facture F-2026-0214 de votre contrat de services. Échéance : "
+        "12 mars 2026. Paiement par virement sur notre compte habituel.",
+    )
+    assert _priority(bill) is Priority.IMPORTANT
+
+
+def test_fees_in_a_price_list_are_not_fees_to_release_funds() -> None:
+    newsletter = message(
+        "KoloPay Business <lettre@news.kolopay.test>",
+        "Votre lettre KoloPay – nouveaux frais",
+        "Bonjour,\n\nLes frais de transfert vers un compte bancaire passent de 0,8 % à 0,7 % au 1er avril. "
+        "Ces changements s'appliquent automatiquement : aucune action n'est requise de votre part.\n\n"
+        "Vous recevez cet e-mail car vous êtes client KoloPay Business.",
+        List_Unsubscribe="<https://kolopay.test/unsubscribe>",
+    )
+    assert _priority(newsletter) is Priority.INFORMATIVE
+    scam = message(
+        "Service Colis <colis@livraison-express.test>",
+        "Votre colis est en attente",
+        "Votre colis est retenu. Réglez les frais de livraison de 2,99 € ici : https://pay.colis-express.test/x",
+    )
+    assert _priority(scam) is Priority.SPAM
+
+
+def test_cold_outreach_with_a_short_meeting_ask_is_spam() -> None:
+    email = message(
+        "Bastien <bastien@leadflow-prospection.test>",
+        "Khady, 40 rendez-vous qualifiés par mois ?",
+        "Bonjour Khady,\n\nChez LeadFlow, nous générons pour des cabinets comme le vôtre 25 à 40 rendez-vous "
+        "qualifiés par mois. Seriez-vous disponible 15 minutes jeudi ?\n\nPour ne plus recevoir nos messages, "
+        "répondez STOP.",
+    )
+    assert _priority(email) is Priority.SPAM
+
+
+def test_a_known_domain_used_as_a_label_of_another_domain_is_a_lookalike() -> None:
+    assert lookalike_of("banquedufleuve.fr-alerte.test", "banquedufleuve.test")
+    assert not lookalike_of("mail.banquedufleuve.test", "banquedufleuve.test")
