@@ -10,7 +10,7 @@ from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.inbound import insert_ignore
-from storage.models import OutboxMedia, OutboxMessage
+from storage.models import InboundEvent, OutboxMedia, OutboxMessage
 
 # How long a message whose send may have gone through waits for a status webhook before a resend
 # (Meta's 'sent' status normally follows within seconds).
@@ -115,6 +115,34 @@ def claim(session: Session, message_id: int, now: datetime, lease: timedelta) ->
     return session.get(OutboxMessage, message_id)
 
 
+def _stored_confirmations(session: Session, now: datetime) -> set[int]:
+    """Ids of unconfirmed messages due for a resend whose tracker is on a status still waiting in
+    the inbound log."""
+    expiring = set(
+        session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.state == "unconfirmed", OutboxMessage.next_attempt_at <= now
+            )
+        )
+    )
+    if not expiring:
+        return set()
+    found: set[int] = set()
+    payloads = session.scalars(
+        select(InboundEvent.payload).where(
+            InboundEvent.kind == "status", InboundEvent.state.in_(("pending", "processing"))
+        )
+    )
+    for payload in payloads:
+        status = payload.get("status") if isinstance(payload, dict) else None
+        tracker = status.get("biz_opaque_callback_data") if isinstance(status, dict) else None
+        if isinstance(tracker, str) and tracker.startswith(TRACKER_PREFIX):
+            digits = tracker[len(TRACKER_PREFIX) :]
+            if digits.isdigit() and int(digits) in expiring:
+                found.add(int(digits))
+    return found
+
+
 def release_stale(session: Session, now: datetime) -> int:
     """Settle messages a crashed dispatcher left behind.
 
@@ -127,6 +155,15 @@ def release_stale(session: Session, now: datetime) -> int:
         .where(OutboxMessage.state == "sending", OutboxMessage.next_attempt_at <= now)
         .values(state="unconfirmed", next_attempt_at=now + CONFIRM_GRACE)
     ).rowcount  # type: ignore[attr-defined]
+    confirming = _stored_confirmations(session, now)
+    if confirming:
+        # WhatsApp's status for it is already in the inbound log, not yet applied (the worker that
+        # would apply it may have died too): it did go out, so wait for that status, never resend.
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(confirming), OutboxMessage.state == "unconfirmed")
+            .values(next_attempt_at=now + CONFIRM_GRACE)
+        )
     expired = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.state == "unconfirmed", OutboxMessage.next_attempt_at <= now)

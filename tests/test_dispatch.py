@@ -310,6 +310,34 @@ def test_worker_crash_mid_send_waits_for_a_status_before_resending(app: Harness)
     assert len(app.whatsapp.outbox) == 2  # no status ever came: sent again (at least once)
 
 
+def test_a_crashed_send_whose_status_is_stored_but_not_yet_applied_is_not_resent(app: Harness) -> None:
+    """The worker killed mid-send may take with it the one that would apply WhatsApp's status: the
+    status sits in the inbound log, so the message waits for it instead of going out twice."""
+    from storage import outbox as repo
+    from storage.models import InboundEvent
+
+    say(app, "moi")
+    with app.services.db.write() as session:
+        row = session.scalars(select(OutboxMessage)).one()
+        row.state, row.next_attempt_at = "sending", app.clock.now()
+        row.payload = {"body": "Nom : Awa Kouassi"}
+        tracker = f"outbox:{row.id}"
+        status = _status("wamid.crash.1", tracker)["entry"][0]["changes"][0]["value"]["statuses"][0]
+        session.add(InboundEvent(kind="status", wa_message_id="wamid.crash.1", status="sent", sender=DIGITS,
+                                 payload={"status": status}, state="pending", received_at=app.clock.now()))
+    with app.services.db.write() as session:
+        repo.release_stale(session, app.clock.now())
+    for _ in range(3):  # well past the grace, the stored status still unapplied
+        app.clock.advance(seconds=61)
+        with app.services.db.write() as session:
+            repo.release_stale(session, app.clock.now())
+        assert outbox_rows(app)[0].state == "unconfirmed"
+    app.drain()  # the status is applied: sent, never resent
+    row = outbox_rows(app)[0]
+    assert row.state == "sent" and row.provider_message_id == "wamid.crash.1"
+    assert len(app.whatsapp.outbox) == 1
+
+
 def test_a_message_refused_by_the_closed_window_waits_for_the_users_next_message(make_harness: Any) -> None:
     """131047 on a notice: the template says something is waiting (once a day); the notice itself goes
     out, before the reply, as soon as the user writes again."""
