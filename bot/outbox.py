@@ -148,7 +148,7 @@ def held_notice(services: Services) -> Callable[[Session, OutboxMessage], None]:
 
 def tracker_for(message_id: int) -> str:
     """What a message carries to WhatsApp so its status webhooks can be matched even without its id."""
-    return f"outbox:{message_id}"
+    return f"{repo.TRACKER_PREFIX}{message_id}"
 
 
 def backoff(attempt: int, base: float = 1.0, cap: float = 300.0) -> timedelta:

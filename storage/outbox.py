@@ -115,6 +115,15 @@ def claim(session: Session, message_id: int, now: datetime, lease: timedelta) ->
     return session.get(OutboxMessage, message_id)
 
 
+def tracker_id(tracker: object) -> int | None:
+    """The outbox id a tracker ("outbox:42") names, if it is one of ours."""
+    if isinstance(tracker, str) and tracker.startswith(TRACKER_PREFIX):
+        digits = tracker[len(TRACKER_PREFIX) :]
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
 def _stored_confirmations(session: Session, now: datetime) -> set[int]:
     """Ids of unconfirmed messages due for a resend whose tracker is on a status still waiting in
     the inbound log."""
@@ -127,20 +136,14 @@ def _stored_confirmations(session: Session, now: datetime) -> set[int]:
     )
     if not expiring:
         return set()
-    found: set[int] = set()
     payloads = session.scalars(
         select(InboundEvent.payload).where(
             InboundEvent.kind == "status", InboundEvent.state.in_(("pending", "processing"))
         )
     )
-    for payload in payloads:
-        status = payload.get("status") if isinstance(payload, dict) else None
-        tracker = status.get("biz_opaque_callback_data") if isinstance(status, dict) else None
-        if isinstance(tracker, str) and tracker.startswith(TRACKER_PREFIX):
-            digits = tracker[len(TRACKER_PREFIX) :]
-            if digits.isdigit() and int(digits) in expiring:
-                found.add(int(digits))
-    return found
+    statuses = (p.get("status") for p in payloads if isinstance(p, dict))
+    named = {tracker_id(st.get("biz_opaque_callback_data")) for st in statuses if isinstance(st, dict)}
+    return expiring & {i for i in named if i is not None}
 
 
 def release_stale(session: Session, now: datetime) -> int:
@@ -189,8 +192,9 @@ def apply_status(
     message = session.scalars(
         select(OutboxMessage).where(OutboxMessage.provider_message_id == provider_message_id)
     ).first()
-    if message is None and tracker and tracker.startswith(TRACKER_PREFIX) and tracker[len(TRACKER_PREFIX):].isdigit():
-        message = session.get(OutboxMessage, int(tracker[len(TRACKER_PREFIX):]), with_for_update=True)
+    own_id = tracker_id(tracker)
+    if message is None and own_id is not None:
+        message = session.get(OutboxMessage, own_id, with_for_update=True)
         if message is not None and message.state in ("sending", "unconfirmed", "pending"):
             message.provider_message_id = provider_message_id
             if status != "failed":

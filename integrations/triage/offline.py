@@ -168,10 +168,9 @@ class OfflineClassifier:
         # "The committee signs off at 5 pm today. If the DPA is not back by then, …": the threat
         # points back at the time given just before it.
         for start, end in cues.consequence_sentences:
-            if _BY_THEN.search(cues.text, start, end):
-                before = [span for span in cues.spans if span[1] <= start]
-                if before:
-                    asked.add(before[-1])
+            previous = max((span for span in cues.spans if span[1] <= start), default=None)
+            if previous is not None and _BY_THEN.search(cues.text, start, end):
+                asked.add(previous)
         deadline = pick_deadline(deadlines, asked=asked, excluded=set(cues.schedule_sentences) - asked)
         horizon = horizon_days(deadline.when, sent) if deadline else None
         amounts = find_amounts(combined, folded=folded_subject + "\n\n" + folded_body)
@@ -318,6 +317,7 @@ def _decide(r: _Reading) -> _Verdict:
     outside_payment = trusted and r.foreign_links > 0 and c.pay_link
     pushes = c.asks or c.consequence or c.links > 0 or r.deadline is not None or c.payment_asked
     traps = [] if trusted else list(r.traps)
+    clean = credible and not r.foreign_links and not traps
     spoofing = sum(_FLAG_WEIGHTS.get(flag, 1) for flag in s.flags) + 3 * len(traps) + (1 if pushes else 0)
     if spoofing >= 4:
         return _Verdict(Priority.SPAM, "phishing", [*reasons, *traps, "phishing"], phishing=True)
@@ -375,12 +375,12 @@ def _decide(r: _Reading) -> _Verdict:
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra])
         if _credible_stakes_today(r, traps):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra, "credible sender, formal stakes"])
-        if _reported_incident(r, traps, trusted, close_relation):
+        if _reported_incident(r, clean, trusted, close_relation):
             return _Verdict(Priority.CRITICAL, "outage", [*reasons, *extra, "outage reported"])
         return _Verdict(
             Priority.IMPORTANT, topic, [*reasons, *extra, "unverified sender" if not trusted else "automated"]
         )
-    if _reported_incident(r, traps, trusted, close_relation):
+    if _reported_incident(r, clean, trusted, close_relation):
         return _Verdict(
             Priority.CRITICAL,
             "outage",
@@ -420,12 +420,11 @@ def _decide(r: _Reading) -> _Verdict:
         important.append("tender")
     if c.meeting_change:
         important.append("meeting change")
-    clean = credible and not r.foreign_links and not traps
     if c.invoice and (
         (trusted and s.relation is Relation.SUPPLIER)
         # An unlisted supplier (the landlord, a coworking space) billing with a due date, with
         # nothing of a scam about it: still a bill to pay.
-        or (clean and not s.flags and r.deadline is not None and not b.bulk and (horizon or 0) <= 31)
+        or (clean and r.deadline is not None and not b.bulk and (horizon or 0) <= 31)
     ):
         important.append("invoice to pay")
     machine = b.bulk or b.automated
@@ -442,14 +441,12 @@ def _decide(r: _Reading) -> _Verdict:
     return _Verdict(Priority.INFORMATIVE, _info_topic(r), [*reasons, *b.reasons])
 
 
-def _reported_incident(r: _Reading, traps: list[str], trusted: bool, close_relation: bool) -> bool:
+def _reported_incident(r: _Reading, clean: bool, trusted: bool, close_relation: bool) -> bool:
     """Something in production is down (or leaking data) and it is ours to fix: reported by a close
     party, or by a clean sender about a system the company delivered or a service it provides."""
     c = r.cues
     if not c.outage or c.resolved or c.low_priority or c.no_action or r.bulk.bulk:
         return False
-    credible = trusted or not r.sender.flags
-    clean = credible and not r.foreign_links and not traps
     return (trusted and close_relation) or (clean and (c.service_relationship or c.our_system))
 
 
