@@ -208,3 +208,171 @@ def test_cold_outreach_with_a_short_meeting_ask_is_spam() -> None:
 def test_a_known_domain_used_as_a_label_of_another_domain_is_a_lookalike() -> None:
     assert lookalike_of("banquedufleuve.fr-alerte.test", "banquedufleuve.test")
     assert not lookalike_of("mail.banquedufleuve.test", "banquedufleuve.test")
+
+
+# Round 3 (fresh sets K–R): readings that did not exist before.
+
+
+def test_a_notice_that_warns_against_an_interruption_reports_no_outage() -> None:
+    bill = message(
+        "CloudOuest Facturation <facturation@cloudouest.test>",
+        "Votre facture CO-2026-118 est disponible – échéance le 12/03/2026",
+        "Bonjour,\n\nVotre facture CO-2026-118 de 310 000 FCFA est disponible. Merci d'effectuer votre virement "
+        "avant la date d'échéance. Pour éviter toute interruption de service, veillez à régler vos factures à "
+        "échéance.\n\nL'équipe Facturation",
+    )
+    assert _priority(bill) is Priority.IMPORTANT
+
+
+def test_data_of_other_customers_shown_by_our_system_is_an_incident_even_from_a_personal_address() -> None:
+    leak = message(
+        "Moussa Kane <moussa.kane.perso@webmail.test>",
+        "Portail de suivi : nos clients voient les commandes d'autres clients",
+        "Bonjour Khady,\n\nJe suis le nouveau responsable informatique de la SGT ; ma messagerie n'est pas encore "
+        "ouverte. Depuis ce matin, le portail que votre équipe a développé affiche à nos clients les commandes "
+        "d'autres clients, avec leurs adresses. Pouvez-vous m'appeler dans l'heure ?\n\nMoussa Kane",
+    )
+    assert _priority(leak) is Priority.CRITICAL
+
+
+def test_a_personal_address_with_the_client_in_copy_is_vouched_for() -> None:
+    email = message(
+        "Awa Fall <awa.fall.dakar@webmail.test>",
+        "Conteneur frigorifique – enlèvement aujourd'hui",
+        "Bonjour,\n\nJ'ai repris la logistique de l'hôtel lundi ; M. Sy est en copie. La prise du conteneur "
+        "frigorifique a lâché cette nuit. Il nous faudrait la mainlevée dans l'heure : au-delà de midi, tout le "
+        "lot est à détruire.\n\nAwa Fall",
+        Cc="m.sy@almadies-hotel.test",
+    )
+    result = classify(email, CONTEXT)
+    assert result.priority is Priority.CRITICAL and "known party in copy" in result.reasons
+
+
+def test_a_filing_receipt_quoting_its_deadline_is_informative() -> None:
+    receipt = message(
+        "DGID e-services <ne-pas-repondre@edgid.test>",
+        "Accusé de réception – déclaration TVA de février",
+        "ACCUSÉ DE RÉCEPTION\n\nDate limite de dépôt : 28/02/2026 (reportée au 02/03/2026)\nDate de dépôt : 02/03/2026 à 08:41\n"
+        "Déposée par : FIDUCIAIRE SARR (mandataire)\nStatut : déposée – conforme\n\nLe présent accusé fait foi du "
+        "dépôt dans les délais. Aucune action n'est requise de votre part.\n\nMessage automatique, merci de ne "
+        "pas répondre.",
+        Cc="declarations@fiduciaire-sarr.test",
+    )
+    assert _priority(receipt) is Priority.INFORMATIVE
+
+
+def test_a_newsletter_that_answers_its_own_question_asks_nothing() -> None:
+    news = message(
+        "Kanbo <news@kanbo.test>",
+        "November update: invoices, contracts and deadline reminders",
+        "Hi Khady,\n\nInvoices now come straight from timesheets, and deadline reminders can fire today or any "
+        "day.\n\nDo I need to do anything? No. Everything is already switched on.\n\nYou are receiving this "
+        "email because you are an admin of a Kanbo workspace.",
+        List_Unsubscribe="<https://kanbo.test/unsubscribe>",
+    )
+    assert _priority(news) is Priority.INFORMATIVE
+
+
+def test_what_was_learned_this_morning_is_not_a_deadline() -> None:
+    email = message(
+        "Tom <tom@northwind.test>",
+        "Re: Avenant n°2 – signature",
+        "Bonjour Khady,\n\nLe financeur a repoussé au 20 mars la date limite de dépôt, nous l'avons appris ce "
+        "matin. Inutile donc de signer l'avenant dans la précipitation ; un retour signé d'ici le 16 mars nous "
+        "convient.\n\nTom",
+    )
+    result = classify(email, CONTEXT)
+    assert result.priority is Priority.IMPORTANT
+    assert result.deadline is not None and result.deadline.day == 16
+
+
+def test_not_urgent_today_moves_the_deadline_to_the_date_asked() -> None:
+    for body in (
+        "Rien d'urgent aujourd'hui, mais pourriez-vous me préparer d'ici la fin de la semaine prochaine un "
+        "rétroplanning des documents à réunir ?",
+        "Je précise qu'il ne s'agit pas d'une urgence pour aujourd'hui. Pouvez-vous me faire parvenir un plan "
+        "d'action d'ici le vendredi 13 mars ?",
+        "To be clear, nothing is needed today: if we could have the twelve certificates by 11 March, that "
+        "would be perfect.",
+    ):
+        email = message("Tom <tom@northwind.test>", "Plan d'action", "Bonjour Khady,\n\n" + body + "\n\nTom")
+        result = classify(email, CONTEXT)
+        assert result.priority is Priority.IMPORTANT, body
+        assert result.deadline is not None and result.deadline.day > 2, body
+
+
+def test_for_your_information_does_not_cancel_the_request_that_follows() -> None:
+    email = message(
+        "Tom <tom@northwind.test>",
+        "Lenteurs du module de facturation – escalade",
+        "Bonjour Khady,\n\nPour votre information, j'ai remonté ce matin le sujet des lenteurs à notre "
+        "direction. La direction souhaite un diagnostic écrit. Pouvez-vous me le faire parvenir d'ici le "
+        "mercredi 11 mars ?\n\nTom",
+    )
+    assert _priority(email) is Priority.IMPORTANT
+
+
+def test_a_client_threat_to_end_the_contract_from_a_personal_address_is_critical() -> None:
+    email = message(
+        "Ibrahima Sow <ibrahima.sow@webmail.test>",
+        "Notre collaboration",
+        "Madame Mbaye,\n\nJe reprends la direction de l'Hôtel Les Almadies et vous écris depuis mon adresse "
+        "personnelle. Ce matin encore, la synchronisation des réservations que vous avez mise en place ne "
+        "répondait plus. Je ne vais pas tourner autour du pot : si je n'ai pas, demain avant midi, un plan "
+        "concret, je mets fin au contrat de maintenance et je confie le système à un autre prestataire.\n\n"
+        "Ibrahima Sow",
+    )
+    result = classify(email, CONTEXT)
+    assert result.priority is Priority.CRITICAL
+    assert result.deadline is not None and (result.deadline.day, result.deadline.hour) == (3, 12)
+
+
+def test_a_hearing_or_an_inspection_tomorrow_is_a_formal_notice() -> None:
+    hearing = message(
+        "Me Aïda Ba <a.ba@ba-avocats.test>",
+        "Affaire Diallo c/ Mbaye Conseil – audience de demain",
+        "Chère Madame,\n\nLe greffe me confirme que l'affaire est appelée à l'audience de demain à 8h30. "
+        "Votre comparution, ou celle d'un représentant muni d'un pouvoir, est requise. Il me faut les pièces "
+        "d'ici ce soir 18h.\n\nMe Ba",
+    )
+    inspection = message(
+        "Inspection régionale du travail <controle@irt-dakar.test>",
+        "Notification de contrôle",
+        "Madame la Gérante,\n\nUn contrôle de votre établissement sera effectué par mes services demain à 8h30. "
+        "La présence du chef d'établissement ou d'un représentant mandaté est requise.\n\nLe chef de service",
+    )
+    assert _priority(hearing) is Priority.CRITICAL
+    assert _priority(inspection) is Priority.CRITICAL
+
+
+def test_a_deadline_named_as_such_counts_inside_a_sentence_about_an_event() -> None:
+    buyer = message(
+        "Cellule des marchés – Mairie <marches@mairie-plateau.test>",
+        "AO n° 2026-017 – pièces manquantes",
+        "Madame, Monsieur,\n\nVotre dossier de soumission est incomplet : l'attestation fiscale est expirée. "
+        "Nous vous rappelons que la date limite de remise des offres est fixée au 02/03/2026 à 15h00, heure à "
+        "laquelle aura lieu l'ouverture des plis. Tout dossier incomplet à l'ouverture des plis sera déclaré "
+        "irrecevable.\n\nLe chef de la cellule",
+    )
+    assert _priority(buyer) is Priority.CRITICAL
+
+
+def test_a_cut_with_a_stated_duration_is_planned_work_not_a_threat() -> None:
+    works = message(
+        "SCI Fleuve – Gestion <gestion@fiduciaire-sarr.test>",
+        "Travaux électriques en avril",
+        "Madame,\n\nDes travaux électriques auront lieu en avril ; le courant sera coupé à l'étage pendant "
+        "environ trois heures à chaque intervention. Pourriez-vous nous indiquer d'ici le vendredi 13 mars les "
+        "créneaux qui vous conviennent ?\n\nLa gestion",
+    )
+    assert _priority(works) is Priority.IMPORTANT
+
+
+def test_an_accident_to_one_of_our_trainees_reported_by_a_stranger_is_critical() -> None:
+    email = message(
+        "Ousmane Diouf <ousmane.diouf@webmail.test>",
+        "Accident de votre stagiaire sur notre site",
+        "Madame Mbaye,\n\nUn de vos stagiaires a chuté d'un escabeau cet après-midi ; il a été transporté au "
+        "centre hospitalier. Pourriez-vous prévenir sa famille et me rappeler ce soir ?\n\nOusmane Diouf",
+    )
+    assert _priority(email) is Priority.CRITICAL

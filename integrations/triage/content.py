@@ -14,6 +14,8 @@ Span = tuple[int, int]
 
 _ASK = compile_terms(request.ASKS)
 _NO_ACTION = compile_terms(request.NO_ACTION)
+_FYI = compile_terms(request.FYI)
+_NO_REPLY = compile_terms(request.NO_REPLY)
 _SIGNATURE = compile_terms(request.SIGNATURE)
 _PAYMENT = compile_terms(request.PAYMENT)
 _CALL = compile_terms(request.CALL)
@@ -22,8 +24,17 @@ _SUMMONS = compile_terms(risk.SUMMONS)
 _AUTHORITY = compile_terms(risk.AUTHORITIES)
 _CONSEQUENCE = compile_terms(risk.CONSEQUENCES)
 _OUTAGE = compile_terms(risk.OUTAGES)
+_AVERTED = re.compile(r"\b(?:eviter|prevenir|avoid|prevent|to ensure no)\b[\w' ]{0,18}$")
 _SEVERE = compile_terms(risk.SEVERE_CONSEQUENCES)
+_PLANNED = re.compile(
+    r"\b(?:pendant|durant) (?:environ |approximativement |au plus )?(?:\d+|une|deux|trois|quatre|quelques) (?:heures?|minutes?)\b"
+    r"|\bfor (?:about |approximately |around |up to )?(?:\d+|one|two|three|four|a few) (?:hours?|minutes?)\b"
+    r"|\b(?:maintenance|intervention|travaux) (?:programmee?s?|planifiee?s?)|\bplanned (?:maintenance|works?)\b"
+)
 _SCHEDULE = compile_terms(notification.SCHEDULES)
+_DEADLINE_WORDS = compile_terms(
+    ("date limite", "dernier delai", "au plus tard", "deadline", "no later than", "cut-off", "cutoff")
+)
 _LOW = compile_terms(risk.LOW_PRIORITY)
 _OUR_SYSTEM = compile_terms(risk.OUR_SYSTEM)
 _IMMEDIACY = compile_terms(risk.IMMEDIACY)
@@ -105,7 +116,12 @@ class Cues:
     # What is asked.
     @cached_property
     def _asks(self) -> set[Span]:
-        return self._hits(_ASK)
+        # "Ne répondez pas à ce message" is the machine saying replies go nowhere, not a request.
+        text = self.text
+        return {
+            (s, e) for s, e in self._hits(_ASK)
+            if not (_NO_REPLY.pattern.search(text, s, e) and len(_WORD.findall(text, s, e)) <= 8)
+        }
 
     @cached_property
     def _questions(self) -> set[Span]:
@@ -134,8 +150,9 @@ class Cues:
 
     @cached_property
     def schedule_sentences(self) -> frozenset[Span]:
-        """Sentences about the sender's own plans (deliveries, visits, events)."""
-        return frozenset(self._hits(_SCHEDULE))
+        """Sentences about the sender's own plans (deliveries, visits, events), unless they name a
+        deadline ("la date limite … est fixée au 20/11 à 15h00, heure à laquelle aura lieu l'ouverture")."""
+        return frozenset(self._hits(_SCHEDULE) - self._hits(_DEADLINE_WORDS))
 
     @cached_property
     def consequence_sentences(self) -> frozenset[Span]:
@@ -173,8 +190,8 @@ class Cues:
 
     @cached_property
     def no_action(self) -> bool:
-        """The message says nothing is expected."""
-        return self._has(_NO_ACTION)
+        """The message says nothing is expected ("pour votre information" only when it asks nothing)."""
+        return self._has(_NO_ACTION) or (not self.explicit_asks and self._has(_FYI))
 
     # Stakes.
     @cached_property
@@ -184,19 +201,24 @@ class Cues:
 
     @cached_property
     def severe(self) -> bool:
-        """A suspension, a termination or legal action is threatened."""
-        return self._has(_SEVERE)
+        """A suspension, a termination or legal action is threatened. A cut that lasts a stated time
+        ("le courant sera coupé pendant environ trois heures") is planned work, not a threat."""
+        text = self.text
+        return any(not _PLANNED.search(text, s, e) for s, e in self._hits(_SEVERE))
 
     @cached_property
     def outage(self) -> bool:
         """Something in production is down or blocked. The subject of a reply names what the thread
         was about, so there only the new text counts ("RE: URGENT - site en panne" above "c'est reparti")."""
-        if _REPLY_SUBJECT.match(self.subject):
-            return (
-                _OUTAGE.possible(self.prefixes)
-                and _OUTAGE.pattern.search(self.text, len(self.subject)) is not None
-            )
-        return self._has(_OUTAGE)
+        if not _OUTAGE.possible(self.prefixes):
+            return False
+        start = len(self.subject) if _REPLY_SUBJECT.match(self.subject) else 0
+        text = self.text
+        # "Pour éviter toute interruption de service, réglez à échéance" warns; it reports nothing.
+        return any(
+            not _AVERTED.search(text, max(0, m.start() - 30), m.start())
+            for m in _OUTAGE.pattern.finditer(text, start)
+        )
 
     @cached_property
     def our_system(self) -> bool:

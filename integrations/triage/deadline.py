@@ -92,7 +92,9 @@ _PAST = re.compile(r"(?<![\w])(?:" + "|".join(cal.PAST_MARKERS) + r")(?![\w])")
 _RANGE_START = re.compile(r"(?:\bde|\bfrom|\bentre|\bbetween|\bdu)\s*$")
 # "Pas besoin de réponse aujourd'hui", "no need to reply today": the date is the one not asked for.
 _WAIVED = re.compile(
-    r"(?:pas besoin d[e'] ?(?:\w+ ){0,2}|no need to (?:\w+ ){0,2}|pas (?:pour|avant|d'ici)|not (?:by|before|for))\s*$"
+    r"(?:pas besoin d[e'] ?(?:\w+ ){0,2}|no need to (?:\w+ ){0,2}|pas (?:pour|avant|d'ici)|not (?:by|before|for)"
+    r"|(?:rien d'urgent|rien ne presse|pas (?:d'une |une |d')?urgen\w*|nothing urgent|not urgent"
+    r"|nothing (?:is )?(?:needed|required|expected)|rien n'est (?:necessaire|demande|attendu|requis))(?: pour| for)?)\s*$"
 )
 
 

@@ -349,6 +349,12 @@ def _decide(r: _Reading) -> _Verdict:
 
     horizon = r.horizon
     horizon_reason = _horizon_reason(horizon)
+    # A threat to end the contract from a clean address the context does not know (a client's new
+    # manager on a personal address) about something the company runs for them: no phisher
+    # threatens to leave.
+    stranger_churn = (
+        c.churn and c.consequence and c.our_system and clean and not trusted and not b.bulk and not settled
+    )
     live = not c.resolved and not c.low_priority and not c.no_action
     stakes = c.consequence or c.signature_asked or c.payment_asked or c.order or c.tender
     # Today, or a marked deadline tomorrow morning: any real ask is enough.
@@ -362,7 +368,10 @@ def _decide(r: _Reading) -> _Verdict:
         and not (c.low_priority and not c.consequence)
     )
     substantive = c.asks or stakes
-    if urgent and substantive and not (settled and not c.consequence) and not b.bulk:
+    # An automated notice saying "aucune action n'est requise" with nothing asked (a filing receipt):
+    # the deadline and consequence it quotes are the ones already met.
+    waived = c.no_action and b.automated and not c.explicit_asks
+    if urgent and substantive and not (settled and (not c.consequence or waived)) and not b.bulk:
         topic = _topic(r)
         extra = [horizon_reason] if horizon_reason else []
         if c.consequence:
@@ -373,6 +382,8 @@ def _decide(r: _Reading) -> _Verdict:
         party_signature = s.via_platform and c.signature_asked
         if trusted and close_relation and (c.consequence or not b.automated or party_signature):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra])
+        if stranger_churn:
+            return _Verdict(Priority.CRITICAL, "churn", [*reasons, *extra, "client threatens to leave"])
         if _credible_stakes_today(r, traps):
             return _Verdict(Priority.CRITICAL, topic, [*reasons, *extra, "credible sender, formal stakes"])
         if _reported_incident(r, clean, trusted, close_relation):
@@ -392,6 +403,10 @@ def _decide(r: _Reading) -> _Verdict:
     if escalation and live and trusted and close_relation and not settled and not b.bulk:
         return _Verdict(Priority.CRITICAL, _topic(r), [*reasons, "escalation with a serious consequence"])
     if c.churn and trusted and s.relation in (Relation.CLIENT, Relation.VIP) and not settled:
+        return _Verdict(Priority.CRITICAL, "churn", [*reasons, "client threatens to leave"])
+    # The same threat from a clean address the context does not know (a client's new manager on a
+    # personal address) about something the company runs for them: no phisher threatens to leave.
+    if stranger_churn:
         return _Verdict(Priority.CRITICAL, "churn", [*reasons, "client threatens to leave"])
 
     # "Payment received, thank you; the next invoice falls due next month as usual": the
@@ -428,10 +443,12 @@ def _decide(r: _Reading) -> _Verdict:
     ):
         important.append("invoice to pay")
     machine = b.bulk or b.automated
+    # A newsletter's dates (a webinar in two weeks) are not the reader's deadlines.
+    near_enough = r.deadline is not None and (not b.bulk or (horizon or 0) <= 14)
     if (
         c.asks
         and credible
-        and (not machine or (c.explicit_asks and (r.deadline is not None or (trusted and not b.bulk))))
+        and (not machine or (c.explicit_asks and (near_enough or (trusted and not b.bulk))))
     ):
         important.append("request")
     if r.deadline is not None and trusted and not machine and horizon_reason:

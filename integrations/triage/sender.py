@@ -328,12 +328,13 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
     trusted = relation is not Relation.UNKNOWN and not flags
     # A stranger writing with a known client or supplier openly in copy (an auditor or a lawyer
     # engaged by the client, the client's new procurement officer's assistant…): not trusted, but
-    # the party it names can see what it asks.
+    # the party it names can see what it asks. A personal address counts too ("ma messagerie
+    # professionnelle n'est pas encore activée", the client's director in copy): what it may ask
+    # is limited by the callers (no payment, no link).
     copied = [a for a in (*email.cc, *email.to) if a and "@" in a]
     vouched = (
         relation is Relation.UNKNOWN
         and not flags
-        and not freemail
         and any(
             _belongs(_domain_of(a), p.domain)
             for a in copied

@@ -140,7 +140,16 @@ FAR_MARKERS: tuple[str, ...] = (
 PAST_MARKERS: tuple[str, ...] = (
     r"depuis",
     r"hier",
-    r"du",
+    # "du" only right before the date ("la facture du 12/11"), not "autour du pot : si …, demain".
+    r"du(?=\s*$)",
+    # What happened earlier today: "nous l'avons appris ce matin", "reçu ce matin".
+    r"appris",
+    r"recue?s?",
+    r"constatee?s?",
+    r"decouverte?s?",
+    r"learn(?:ed|t)",
+    r"noticed",
+    r"discovered",
     r"dernier",
     r"derniere",
     r"passee le",

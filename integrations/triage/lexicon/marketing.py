@@ -136,6 +136,7 @@ OPT_OUT: tuple[str, ...] = (
 UNSOLICITED_SOURCE: tuple[str, ...] = (
     r"(?:votre adresse|vos coordonnees)[\w' ]{0,40}(?:figure|figurent|apparait|a ete trouvee|a ete obtenue|collectee)[\w' ]{0,40}(?:fichier|annuaire|base|repertoire|liste)",
     r"listed in (?:public|business|online) director",
+    r"(?:your (?:company|business|firm|details|address)|votre (?:entreprise|societe|adresse)) (?:appears|is listed|figure|apparait) (?:in|dans) (?:public |des |un |les )?(?:trade |business |professional )?(?:directories|directory|annuaires?)",
     r"(?:obtained|found) your (?:email|address|contact)",
     r"dans un annuaire (?:professionnel|en ligne)",
     r"communaute d'investisseurs",

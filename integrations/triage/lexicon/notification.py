@@ -69,6 +69,8 @@ RESOLVED: tuple[str, ...] = (
     r"tourne (?:de nouveau|a nouveau|normalement)",
     r"(?:ticket|incident|demande) (?:est )?(?:clos|cloture|ferme|resolu)",
     r"est cloture",
+    r"(?:status|statut)\s*:\s*(?:resolved|closed|resolue?|clos|cloture|retabli|deposee?|filed|submitted)",
+    r"\[(?:resolved|resolu|clos)\]",
     r"plus rien ne presse",
     r"(?:probleme|incident) (?:est )?regle",
     r"aucune donnee n'a ete perdue",
