@@ -376,3 +376,13 @@ def test_an_accident_to_one_of_our_trainees_reported_by_a_stranger_is_critical()
         "centre hospitalier. Pourriez-vous prévenir sa famille et me rappeler ce soir ?\n\nOusmane Diouf",
     )
     assert _priority(email) is Priority.CRITICAL
+
+
+def test_nothing_to_validate_on_your_side_is_not_a_request() -> None:
+    fyi = message(
+        "Moussa <moussa@mbaye-conseil.test>",
+        "Planning des astreintes de décembre – pour info",
+        "Khady,\n\nPour info, j'ai finalisé le planning des astreintes de décembre ; il est dans le dossier "
+        "partagé.\n\nRien à valider de ton côté : on a repris la même répartition que l'an dernier.\n\nMoussa",
+    )
+    assert _priority(fyi) is Priority.INFORMATIVE

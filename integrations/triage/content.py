@@ -116,11 +116,13 @@ class Cues:
     # What is asked.
     @cached_property
     def _asks(self) -> set[Span]:
-        # "Ne répondez pas à ce message" is the machine saying replies go nowhere, not a request.
+        # "Ne répondez pas à ce message" is the machine saying replies go nowhere, and "rien à valider
+        # de ton côté : …" says nothing is asked: neither sentence is a request.
         text = self.text
         return {
             (s, e) for s, e in self._hits(_ASK)
             if not (_NO_REPLY.pattern.search(text, s, e) and len(_WORD.findall(text, s, e)) <= 8)
+            and not _NO_ACTION.pattern.search(text, s, e)
         }
 
     @cached_property

@@ -106,7 +106,7 @@ NO_ACTION: tuple[str, ...] = (
     r"nothing (?:to pay|further to pay|is owed)",
     r"(?:aucune|sans) signature (?:n'est )?(?:requise|necessaire)",
     r"no signature (?:is )?(?:required|needed)",
-    r"rien (?:n'est )?a (?:faire|prevoir|signer|regler) de (?:ton|votre) cote",
+    r"rien (?:n'est )?a (?:faire|prevoir|signer|regler|valider|approuver|relire|repondre) de (?:ton|votre) cote",
     r"rien n'est attendu",
     r"rien [\w' ]{0,40}n'attend (?:de )?(?:reponse|action)",
     r"pas besoin de (?:repondre|faire quoi que ce soit)",
