@@ -386,3 +386,37 @@ def test_nothing_to_validate_on_your_side_is_not_a_request() -> None:
         "partagé.\n\nRien à valider de ton côté : on a repris la même répartition que l'an dernier.\n\nMoussa",
     )
     assert _priority(fyi) is Priority.INFORMATIVE
+
+
+def test_a_prize_draw_that_asks_for_bank_details_and_a_release_fee_is_spam() -> None:
+    scam = message(
+        "International Email Awards Board <claims@global-award.test>",
+        "Congratulations! Your email address has won USD 850,000.00",
+        "ATTN: WINNER\n\nYour email address was selected in our 2026 International Email Awards draw and has won "
+        "the sum of USD 850,000.00.\n\nTo process your claim, send your full name, bank name and account number. "
+        "A small processing and transfer fee of USD 350 is required before release of funds.\n\nMrs Linda Tan",
+        Reply_To="richard.hollis@freemail-box.test",
+    )
+    assert _priority(scam) is Priority.SPAM
+
+
+def test_an_inspection_visit_tomorrow_requiring_your_presence_is_a_formal_notice() -> None:
+    visit = message(
+        "Ministère de la Santé – Inspections <inspections@sante.test>",
+        "Notification de mission d'inspection",
+        "Madame,\n\nJ'ai l'honneur de vous informer qu'une équipe d'inspection de la Direction se rendra dans "
+        "votre établissement demain à partir de 08h30.\n\nVotre présence, ou celle d'un médecin dûment mandaté "
+        "par vous, est requise pendant toute la durée de la visite.\n\nLe chef du service",
+    )
+    assert _priority(visit) is Priority.CRITICAL
+
+
+def test_a_known_client_needing_the_signed_amendment_tomorrow_morning_or_else_is_critical() -> None:
+    email = message(
+        "Tom <tom@northwind.test>",
+        "Re: Avenant n°2",
+        "Bonjour Khady,\n\nVoici l'avenant dans sa version définitive. Le directeur le présente au comité demain "
+        "à 10h ; j'ai donc besoin de l'exemplaire signé, scanné, au plus tard demain à 9h. Si je ne l'ai pas, "
+        "le dossier sera rouvert en consultation.\n\nTom",
+    )
+    assert _priority(email) is Priority.CRITICAL

@@ -82,6 +82,7 @@ FEES_TO_RELEASE: tuple[str, ...] = (
     # transfert passent de 0,8 % à 0,7 %").
     r"frais (?:de (?:transfert|traitement|livraison|change)) (?:de |d'un montant de |: ?|s'elevant a )?(?:\d|[$€£])",
     r"frais a (?:regler|payer)",
+    r"(?:processing|transfer|release|clearance) (?:and (?:transfer|processing) )?fee[\w$€ .,]{0,40}before (?:the )?release",
     r"(?:pour|afin de) (?:liberer|debloquer|recevoir|reclamer) (?:les fonds|vos gains|votre colis|le virement|votre argent)",
     r"retenue? (?:en douane|par notre service)",
     r"customs (?:fees?|duties|charges)",
@@ -139,6 +140,10 @@ LOTTERY: tuple[str, ...] = (
     r"reclamer (?:vos|votre) gains?",
     r"claim your (?:prize|winnings)",
     r"heritage de",
+    r"(?:has|have) won (?:the sum|a (?:prize|sum|cash)|usd|us\$|\$|eur|€)",
+    r"(?:votre|your) (?:adresse (?:e-?mail|electronique)|e-?mail address|e-?mail) (?:a ete|was|has been) (?:selectionnee|tiree|selected|drawn)",
+    r"(?:process|traiter) (?:your|votre) (?:claim|reclamation|dossier de gain)",
+    r"(?:awards?|prize|lotto|loto) draw",
     r"inheritance",
 )
 

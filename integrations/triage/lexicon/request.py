@@ -26,7 +26,7 @@ ASKS: tuple[str, ...] = (
     r"il (?:faudrait|faut|faudra) (?:donc |absolument |imperativement |aussi )?(?:que\b|[a-z]+(?:er|ir|re)\b)",
     r"si (?:vous pouvez|tu peux|vous pouviez|tu pouvais) (?:nous |me )?(?:l'|le |la |les )?[a-z]+",
     r"if you (?:can|could) (?:send|get|share|provide|return|sign|confirm)",
-    r"j'ai besoin",
+    r"j'ai (?:donc |absolument |vraiment |imperativement )?besoin",
     r"nous avons besoin",
     r"on a besoin",
     r"j'aurais besoin",
