@@ -420,3 +420,34 @@ def test_a_known_client_needing_the_signed_amendment_tomorrow_morning_or_else_is
         "le dossier sera rouvert en consultation.\n\nTom",
     )
     assert _priority(email) is Priority.CRITICAL
+
+
+def test_a_future_date_after_du_is_a_deadline_and_a_past_one_is_not() -> None:
+    reminder = message(
+        "Tom <tom@northwind.test>",
+        "2e relance – pièces en anomalie",
+        "Bonjour Khady,\n\nIl n'y a pas d'urgence immédiate. En revanche, les pièces corrigées doivent nous "
+        "parvenir avant notre clôture comptable du 13 mars ; à défaut, les montants seront rejetés.\n\nTom",
+    )
+    result = classify(reminder, CONTEXT)
+    assert result.priority is Priority.IMPORTANT
+    assert result.deadline is not None and (result.deadline.month, result.deadline.day) == (3, 13)
+    receipt = message(
+        "Tom <tom@northwind.test>",
+        "Votre facture du 12/02",
+        "Bonjour Khady,\n\nNous avons bien reçu le règlement de votre facture du 12/02. Merci.\n\nTom",
+    )
+    assert classify(receipt, CONTEXT).deadline is None
+
+
+def test_a_newsletter_sent_to_the_company_as_a_user_of_the_tool_is_informative() -> None:
+    news = message(
+        "RDVSanté Pro <news@rdvsante-pro.test>",
+        "Novembre chez RDVSanté : facturation en ligne et contrats types",
+        "Bonjour,\n\nNouveau : générez vos factures depuis la fiche de rendez-vous. Profitez des nouveaux "
+        "modèles de contrats. Pensez à ouvrir vos agendas de janvier avant le 20 décembre.\n\nVous recevez "
+        "cette lettre en tant que cabinet utilisateur de RDVSanté Pro. Pour ne plus la recevoir, désabonnez-vous "
+        "<https://rdvsante-pro.test/desabonnement>.",
+        List_Unsubscribe="<https://rdvsante-pro.test/desabonnement>",
+    )
+    assert _priority(news) is Priority.INFORMATIVE

@@ -89,6 +89,7 @@ _NEAR = re.compile(r"(?<![\w])(?:" + "|".join(cal.NEAR_MARKERS) + r")[\s,:]*$")
 _INNER = re.compile(r"(?<![\w])(?:" + "|".join(cal.NEAR_MARKERS) + r")(?![\w])")
 _FAR = re.compile(r"(?<![\w])(?:" + "|".join(cal.FAR_MARKERS) + r")(?![\w])")
 _PAST = re.compile(r"(?<![\w])(?:" + "|".join(cal.PAST_MARKERS) + r")(?![\w])")
+_OF_DATE = re.compile(r"(?<![\w])du\s*$")
 _RANGE_START = re.compile(r"(?:\bde|\bfrom|\bentre|\bbetween|\bdu)\s*$")
 # "Pas besoin de réponse aujourd'hui", "no need to reply today": the date is the one not asked for.
 _WAIVED = re.compile(
@@ -338,6 +339,10 @@ def find_deadlines(text: str, sent: datetime, *, folded: str | None = None) -> l
             continue
         near = bool(_NEAR.search(before[-24:]))
         if not near and _PAST.search(before[-25:]):
+            continue
+        # "La facture du 12/11" sent on 20/11 names a past date (read as next year's); "notre
+        # clôture du 4 décembre" is still ahead.
+        if not near and _OF_DATE.search(before) and when - sent > timedelta(days=200):
             continue
         marked = near or bool(_FAR.search(before)) or bool(_INNER.search(folded[start:end]))
         time_only = all(a.kind in _TIME_KINDS for a in group)

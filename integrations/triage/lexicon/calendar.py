@@ -140,8 +140,6 @@ FAR_MARKERS: tuple[str, ...] = (
 PAST_MARKERS: tuple[str, ...] = (
     r"depuis",
     r"hier",
-    # "du" only right before the date ("la facture du 12/11"), not "autour du pot : si …, demain".
-    r"du(?=\s*$)",
     # What happened earlier today: "nous l'avons appris ce matin", "reçu ce matin".
     r"appris",
     r"recue?s?",

@@ -163,6 +163,7 @@ SOLICITATIONS: tuple[str, ...] = (
 SERVICE_RELATIONSHIP: tuple[str, ...] = (
     # French
     r"en tant qu'(?:utilisat(?:eur|rice)|client(?:e)?|abonne(?:e)?|membre|adherent(?:e)?)",
+    r"en tant que (?:\w+ ){1,2}(?:utilisat(?:eur|rice)|client(?:e)?|abonne(?:e)?|membre|adherent(?:e)?)",
     r"(?:votre|ton) (?:compte|espace(?: client)?|abonnement|formule|tableau de bord|identifiant client|numero client|compte marchand) (?!bancaire|sera|a ete|est)",
     r"vous recevez [\w' -]{0,50}(?:car|parce que) (?:vous etes (?:client|utilisat|abonne|inscrit)|vous avez (?:un compte|souscrit|active|cree)|les notifications|votre compte)",
     r"(?:notifications?|alertes?) (?:de paiement )?sont activees",
