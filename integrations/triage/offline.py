@@ -402,11 +402,7 @@ def _decide(r: _Reading) -> _Verdict:
     escalation = c.severe and (c.payment_asked or c.explicit_asks) and (horizon is None or horizon <= 15)
     if escalation and live and trusted and close_relation and not settled and not b.bulk:
         return _Verdict(Priority.CRITICAL, _topic(r), [*reasons, "escalation with a serious consequence"])
-    if c.churn and trusted and s.relation in (Relation.CLIENT, Relation.VIP) and not settled:
-        return _Verdict(Priority.CRITICAL, "churn", [*reasons, "client threatens to leave"])
-    # The same threat from a clean address the context does not know (a client's new manager on a
-    # personal address) about something the company runs for them: no phisher threatens to leave.
-    if stranger_churn:
+    if (c.churn and trusted and s.relation in (Relation.CLIENT, Relation.VIP) and not settled) or stranger_churn:
         return _Verdict(Priority.CRITICAL, "churn", [*reasons, "client threatens to leave"])
 
     # "Payment received, thank you; the next invoice falls due next month as usual": the
