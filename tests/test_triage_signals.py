@@ -23,7 +23,7 @@ from integrations.triage.sender import (
     lookalike_of,
     registrable_domain,
 )
-from integrations.triage.text import fold
+from integrations.triage.text import fold, is_reply_subject
 from integrations.triage.thread import split_thread
 from tests.triage_support import CONTEXT, message
 
@@ -431,3 +431,22 @@ def test_a_date_fixed_for_a_tender_deposit_is_a_deadline() -> None:
     assert found is not None and found.when.strftime("%Y-%m-%d %H:%M") == "2025-12-02 17:00"
     english = pick_deadline(find_deadlines("Bids close today at 17:00 (deadline).", TUESDAY))
     assert english is not None
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("RE: Contrat", True),
+        ("Re : relance facture", True),
+        ("AW: Angebot", True),
+        ("SV: Faktura", True),
+        ("RIF: preventivo", True),
+        ("Ref: dossier 12", True),
+        ("TR: Contrat", False),
+        ("Fwd: invoice", False),
+        ("Relance : facture impayée", False),
+        ("Réunion demain", False),
+    ],
+)
+def test_reply_subjects(subject: str, expected: bool) -> None:
+    assert is_reply_subject(subject) is expected

@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 
 from integrations.triage.lexicon import fraud, marketing, notification, request, risk
-from integrations.triage.text import Terms, compile_terms, sentences, word_prefixes
+from integrations.triage.text import Terms, compile_terms, is_reply_subject, sentences, word_prefixes
 
 __all__ = ["Cues", "read_cues"]
 
@@ -71,7 +71,6 @@ _CALL_ME = re.compile(
 )
 # "Si la déclaration a été déposée entre-temps, …": a supposition, not a report that it was.
 _CONDITIONAL = re.compile(r"\s*(?:si|s'il|if|au cas ou|in case|lorsque|once)\b")
-_REPLY_SUBJECT = re.compile(r"\s*(?:re|aw|sv|rif)\s*:", re.IGNORECASE)
 _LINK = re.compile(r"https?://|www\.|<http")
 _WORD = re.compile(r"[a-z]{2,}")
 
@@ -214,7 +213,7 @@ class Cues:
         was about, so there only the new text counts ("RE: URGENT - site en panne" above "c'est reparti")."""
         if not _OUTAGE.possible(self.prefixes):
             return False
-        start = len(self.subject) if _REPLY_SUBJECT.match(self.subject) else 0
+        start = len(self.subject) if is_reply_subject(self.subject) else 0
         text = self.text
         # "Pour éviter toute interruption de service, réglez à échéance" warns; it reports nothing.
         return any(

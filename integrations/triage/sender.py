@@ -10,7 +10,7 @@ from functools import lru_cache
 from integrations.mime import ParsedEmail
 from integrations.triage.lexicon import senders as words
 from integrations.triage.model import Party, TriageContext
-from integrations.triage.text import fold
+from integrations.triage.text import fold, is_reply_subject
 
 __all__ = [
     "Relation",
@@ -79,7 +79,6 @@ _HOMOGLYPHS = (
 )
 _COMPANY = re.compile(r"(?<![\w])(?:" + "|".join(words.COMPANY_WORDS) + r")(?![\w])")
 _VIA = re.compile("|".join(words.VIA_PATTERNS))
-_REPLY_PREFIX = re.compile(r"^\s*(?:re|aw|rv|sv|ref)\s*:", re.IGNORECASE)
 _BRANDS = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(b) for b in words.BRANDS) + r")(?![\w])")
 _AUTH_FAIL = re.compile(r"\b(?:dmarc|spf|dkim)=(?:fail|softfail)\b", re.IGNORECASE)
 
@@ -319,7 +318,7 @@ def analyze_sender(email: ParsedEmail, context: TriageContext) -> SenderProfile:
     ids = [i for i in (email.in_reply_to, *email.references) if i]
     in_conversation = any(any(_belongs(_msgid_domain(i), d) for d in org_domains) for i in ids)
     own_thread_only = (
-        bool(_REPLY_PREFIX.match(email.subject))
+        is_reply_subject(email.subject)
         and not in_conversation
         and (not ids or all(_belongs(_msgid_domain(i), domain) for i in ids))
     )

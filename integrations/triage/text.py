@@ -10,6 +10,7 @@ __all__ = [
     "Terms",
     "compile_terms",
     "fold",
+    "is_reply_subject",
     "sentences",
     "top_level_alternatives",
     "url_domains",
@@ -222,6 +223,16 @@ def compile_terms(terms: Iterable[str], *, flags: int = 0) -> Terms:
     # A match starts at a word start and may not end inside a word unless its own last character is not a letter.
     pattern = re.compile(rf"(?<![\w])(?:{body})(?:(?<![\w])|(?![\w]))", flags)
     return Terms(pattern, frozenset(heads) if heads is not None else None)
+
+
+# Reply prefixes of the mail clients our users meet: RE (English, French), AW (German), SV
+# (Nordic), RIF (Italian), REF, RV. Forward prefixes (TR, FW, Fwd) are not replies.
+_REPLY_PREFIX = re.compile(r"\s*(?:re|aw|rv|sv|ref|rif)\s*:", re.IGNORECASE)
+
+
+def is_reply_subject(subject: str) -> bool:
+    """True when the subject starts with a reply prefix ("RE :", "Aw:", "SV:")."""
+    return _REPLY_PREFIX.match(subject) is not None
 
 
 _URL = re.compile(r"\b(?:https?://|www\.)([a-z0-9.-]+)", re.IGNORECASE)
