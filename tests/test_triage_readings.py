@@ -3,11 +3,14 @@ situation from the label guide, in French or English, that the rules used to get
 
 from __future__ import annotations
 
-from integrations.mime import ParsedEmail
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from integrations.mime import ParsedEmail, parse_email
 from integrations.triage import OfflineClassifier, Priority, TriageContext
 from integrations.triage.sender import lookalike_of
 from integrations.triage.text import fold
-from tests.triage_support import CONTEXT, message
+from tests.triage_support import CONTEXT, MONDAY_9, message
 
 classify = OfflineClassifier().classify
 
@@ -451,3 +454,125 @@ def test_a_newsletter_sent_to_the_company_as_a_user_of_the_tool_is_informative()
         List_Unsubscribe="<https://rdvsante-pro.test/desabonnement>",
     )
     assert _priority(news) is Priority.INFORMATIVE
+
+
+# Round 4 readings.
+
+
+def test_a_refund_that_asks_for_card_details_is_phishing_and_a_receipt_showing_a_card_is_not() -> None:
+    refund = message(
+        "Service des impôts <remboursements@impots-avis-remboursement.test>",
+        "Avis de remboursement : 212 000 FCFA vous sont dus",
+        "Madame,\n\nUn trop-perçu de 212 000 FCFA vous est dû. Pour le recevoir, veuillez remplir le "
+        "formulaire en ligne en indiquant le numéro de votre carte bancaire et sa date d'expiration : "
+        "http://impots-avis-remboursement.test/form\n\nSans demande sous 72 heures, le remboursement est annulé.",
+    )
+    assert _priority(refund) is Priority.SPAM
+    receipt = message(
+        "Boutique Kaolack <ventes@boutique-kaolack.test>",
+        "Votre reçu de paiement",
+        "Merci pour votre achat.\n\nMontant : 18 000 FCFA\nNuméro de carte : **** 4242\nDate d'expiration : "
+        "**/**\n\nCe reçu vous est envoyé automatiquement.",
+    )
+    assert _priority(receipt) is Priority.INFORMATIVE
+
+
+def test_a_receipt_for_fees_already_paid_asks_for_no_fee() -> None:
+    receipt = message(
+        "Guichet unique du port <no-reply@guichet-port.test>",
+        "Reçu n° 55120",
+        "REÇU\n\nObjet : frais de dossier et redevance d'inspection\nMontant payé : 42 000 FCFA\n"
+        "Moyen : virement\n\nCe reçu tient lieu de justificatif. Message automatique.",
+    )
+    assert _priority(receipt) is Priority.INFORMATIVE
+
+
+def test_a_shared_file_notice_asking_to_log_in_with_the_e_mail_password_is_phishing() -> None:
+    notice = message(
+        "Moussa Fall (via DocBox) <no-reply@docbox-partage.test>",
+        "Moussa Fall vous a partagé un document",
+        "Moussa Fall a partagé un document avec vous : Bon_de_commande.pdf\n\n"
+        "Ouvrir : https://docbox-partage.test.secure-login.test/view\n\n"
+        "Connectez-vous avec votre adresse e-mail professionnelle et son mot de passe pour le consulter.",
+    )
+    assert _priority(notice) is Priority.SPAM
+
+
+def test_a_third_party_need_due_today_with_its_consequence_is_critical() -> None:
+    hospital = message(
+        "Service des admissions – Clinique du Cap <admissions@clinique-du-cap.test>",
+        "M. Ousmane Ba – prise en charge employeur",
+        "Bonjour,\n\nM. Ousmane Ba, salarié de votre société, a été admis ce matin après un accident sur un "
+        "chantier. L'intervention est prévue à 16h. La clinique a besoin avant 13h aujourd'hui d'une lettre "
+        "de prise en charge de l'employeur ; sans ce document, l'intervention devra être reportée.\n\n"
+        "Le service des admissions",
+    )
+    assert _priority(hospital) is Priority.CRITICAL
+
+
+def test_rien_a_faire_after_something_tried_means_in_vain_not_no_action() -> None:
+    outage = message(
+        "Ibrahima Sow <ibrahima@sgt-transit.test>",
+        "les bons de livraison n'arrivent plus",
+        "Khady, depuis ce matin les bons de livraison n'arrivent plus dans l'entrepôt. J'ai relancé le "
+        "serveur deux fois, rien à faire. Les camions partent à 11h, il faut que quelqu'un regarde tout de "
+        "suite.\n\nIbrahima",
+    )
+    assert _priority(outage) is Priority.CRITICAL
+
+
+def test_an_option_described_as_rien_a_faire_does_not_cancel_the_choice_asked() -> None:
+    prices = message(
+        "CloudOuest <annonces@cloudouest.test>",
+        "Évolution de vos tarifs au 1er juin – votre choix avant le 15 mai",
+        "Bonjour,\n\nVos tarifs évoluent au 1er juin : le serveur passe de 60 000 à 72 000 FCFA par mois.\n\n"
+        "- Option A : rester en mensuel au nouveau tarif (rien à faire) ;\n"
+        "- Option B : passer à l'engagement annuel au tarif actuel.\n\n"
+        "Pour l'option B, répondez à ce message avant le 15 mai.",
+        date=MONDAY_9,
+        List_Unsubscribe="<mailto:unsubscribe@cloudouest.test>",
+    )
+    assert _priority(prices) is Priority.IMPORTANT
+
+
+def test_a_senders_own_summons_is_not_a_formal_notice_for_us() -> None:
+    moved = message(
+        "Awa Ndiaye <awa.ndiaye@northwind.test>",
+        "Point mensuel déplacé",
+        "Bonjour Khady,\n\nJe dois annuler notre point de demain : je suis convoquée au ministère du commerce "
+        "pour notre agrément. Pouvez-vous me proposer un autre créneau la semaine prochaine ? Rien ne presse.\n\n"
+        "Awa",
+    )
+    assert _priority(moved) is Priority.IMPORTANT
+
+
+def test_a_confirmation_that_asks_for_no_reply_is_informative_even_with_an_agenda() -> None:
+    msg = EmailMessage()
+    msg["From"] = "Secrétariat – Hôtel Les Almadies <secretariat@almadies-hotel.test>"
+    msg["To"] = "Khady Mbaye <khady@mbaye-conseil.test>"
+    msg["Subject"] = "Confirmation – comité de suivi jeudi 9h"
+    msg["Date"] = format_datetime(MONDAY_9)
+    msg["Message-ID"] = "<comite-suivi@almadies-hotel.test>"
+    msg.set_content(
+        "Bonjour Madame Mbaye,\n\nJe vous confirme le comité de suivi jeudi de 9h à 11h, salle Gorée, comme "
+        "convenu. Vous trouverez l'agenda ci-joint. Inutile de me répondre, ce message vaut simple "
+        "confirmation.\n\nBien cordialement"
+    )
+    msg.add_attachment(
+        "BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\nBEGIN:VEVENT\r\nSUMMARY:Comité de suivi\r\n"
+        "DTSTART:20260305T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        subtype="calendar", filename="comite.ics",
+    )
+    assert _priority(parse_email(msg.as_bytes())) is Priority.INFORMATIVE
+
+
+def test_a_weekday_then_en_fin_de_journee_is_one_deadline() -> None:
+    report = message(
+        "Ibrahima Sow <ibrahima@sgt-transit.test>",
+        "URGENT : rapport pour le comité",
+        "Khady, le comité est avancé à jeudi. Il me faut le rapport au plus tard mercredi en fin de journée. "
+        "Merci !\n\nIbrahima",
+    )
+    result = classify(report, CONTEXT)
+    assert result.priority is Priority.IMPORTANT
+    assert result.deadline is not None and result.deadline.date().isoformat() == "2026-03-04"

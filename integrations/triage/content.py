@@ -43,6 +43,7 @@ _CHURN = compile_terms(risk.CHURN)
 _TENDER = compile_terms(risk.TENDERS)
 _ORDER = compile_terms(risk.ORDERS)
 _CREDENTIALS = compile_terms(fraud.CREDENTIALS)
+_CARD_DATA = compile_terms(fraud.CARD_DATA)
 _NEGATION = compile_terms(fraud.NEGATIONS)
 _PAY_LINK = compile_terms(fraud.PAY_LINKS)
 _LURE = compile_terms(fraud.LURES)
@@ -71,6 +72,9 @@ _CALL_ME = re.compile(
 )
 # "Si la déclaration a été déposée entre-temps, …": a supposition, not a report that it was.
 _CONDITIONAL = re.compile(r"\s*(?:si|s'il|if|au cas ou|in case|lorsque|once)\b")
+# Something tried before "rien à faire" (in vain): "j'ai redémarré la box, rien à faire".
+_IN_VAIN = re.compile(r"\b(?:j'ai|on a|nous avons|j'avais|on avait|nous avions|i've|i have|we've|we have|tried|essaye)\b")
+_SELF_SUMMONED = re.compile(r"\b(?:je suis|j'ai ete|je serai|i am|i'm|i have been|i've been|i was)\s+(?:moi-meme\s+)?$")
 _LINK = re.compile(r"https?://|www\.|<http")
 _WORD = re.compile(r"[a-z]{2,}")
 
@@ -192,13 +196,34 @@ class Cues:
     @cached_property
     def no_action(self) -> bool:
         """The message says nothing is expected ("pour votre information" only when it asks nothing)."""
-        return self._has(_NO_ACTION) or (not self.explicit_asks and self._has(_FYI))
+        stated = any(self._says_no_action(m) for m in _NO_ACTION.finditer(self.text, self.prefixes))
+        return stated or (not self.explicit_asks and self._has(_FYI))
+
+    def _says_no_action(self, match: re.Match[str]) -> bool:
+        """False for "rien à faire" that means "to no avail" after something tried ("j'ai redémarré la
+        tablette, rien à faire") and for one option of a list described in brackets ("Option A –
+        rester au nouveau tarif (rien à faire)")."""
+        if not match.group(0).startswith("rien"):
+            return True
+        start = match.start()
+        if self.text[max(0, start - 2) : start].strip() == "(":
+            return False
+        sentence = next((s for s, e in self.spans if s <= start < e), start)
+        return _IN_VAIN.search(self.text, sentence, start) is None
 
     # Stakes.
     @cached_property
     def formal_notice(self) -> bool:
         """A formal legal or tax notice, or a summons by an authority."""
-        return self._has(_FORMAL) or (self._has(_SUMMONS) and self._has(_AUTHORITY))
+        if self._has(_FORMAL):
+            return True
+        # "Je suis convoqué au ministère" explains the sender's own absence: the summons is not ours.
+        text = self.text
+        summoned = any(
+            not _SELF_SUMMONED.search(text, max(0, m.start() - 25), m.start())
+            for m in _SUMMONS.finditer(text, self.prefixes)
+        )
+        return summoned and self._has(_AUTHORITY)
 
     @cached_property
     def severe(self) -> bool:
@@ -263,6 +288,11 @@ class Cues:
         return self._has_affirmed(_CREDENTIALS)
 
     @cached_property
+    def card_data_asked(self) -> bool:
+        """A sentence asks for card data (number, expiry date, security code), disclaimers excluded."""
+        return bool(self._hits(_CARD_DATA, skip_negated=True) & self.ask_sentences)
+
+    @cached_property
     def pay_link(self) -> bool:
         """Asks to pay or renew through a link."""
         return self._has_affirmed(_PAY_LINK)
@@ -274,8 +304,8 @@ class Cues:
 
     @cached_property
     def fees_to_release(self) -> bool:
-        """A fee to release funds, a parcel or winnings."""
-        return self._has(_FEES)
+        """A fee to release funds, a parcel or winnings, asked for (a receipt for fees paid asks nothing)."""
+        return self._has(_FEES) and (self.asks or self.consequence)
 
     @cached_property
     def untraceable_payment(self) -> bool:

@@ -83,7 +83,7 @@ _ATOMS = re.compile(
 _BOUNDARY = re.compile(r"[\w]")
 _TIME_KINDS = frozenset({"t24", "tampm", "noon", "midnight", "tod", "tz"})
 _CONNECTOR = re.compile(
-    r"^[\s,;()\-]*(?:(?:a|au|at|le|the|on|de|des|vers|avant|before|by|et|and|a partir de|from)[\s,;()\-]+)?$"
+    r"^[\s,;()\-]*(?:(?:a|au|at|le|the|on|de|des|en|vers|avant|before|by|et|and|a partir de|from)[\s,;()\-]+)?$"
 )
 _NEAR = re.compile(r"(?<![\w])(?:" + "|".join(cal.NEAR_MARKERS) + r")[\s,:]*$")
 _INNER = re.compile(r"(?<![\w])(?:" + "|".join(cal.NEAR_MARKERS) + r")(?![\w])")

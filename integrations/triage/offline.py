@@ -265,6 +265,8 @@ def _dangers(r: _Reading, trusted: bool) -> list[str]:
     danger: list[str] = []
     if c.credentials:
         danger.append("asks for credentials")
+    if c.card_data_asked:
+        danger.append("asks for card details")
     if c.fees_to_release:
         danger.append("fee to release funds or a parcel")
     if c.gift_cards:

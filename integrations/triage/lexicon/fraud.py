@@ -4,7 +4,7 @@ from __future__ import annotations
 
 CREDENTIALS: tuple[str, ...] = (
     # French
-    r"(?:saisi(?:r|ssez|ssant)|entre[rz]|renseigne[rz]|indique[rz]|communique[rz]|confirme[rz]|envoye[rz]|fournir|fournissez|transmettre|transmettez|verifie[rz]|identifie[rz][- ]vous|connectez[- ]vous|vous connecter|se connecter)[\w' ,]{0,70}?(?:identifiants?|mot de passe|mots de passe|code (?:recu|sms|confidentiel|pin|secret|de (?:validation|verification|securite|confirmation))|codes? (?:d'acces|pin)|numero de carte|cryptogramme|informations (?:de paiement|bancaires|de connexion))",
+    r"(?:saisi(?:r|ssez|ssant)|entre[rz]|renseigne[rz]|indique[rz]|communique[rz]|confirme[rz]|envoye[rz]|fournir|fournissez|transmettre|transmettez|verifie[rz]|identifie[rz][- ]vous|connectez[- ]vous|vous connecter|se connecter)[\w' ,.-]{0,70}?(?:identifiants?|mot de passe|mots de passe|code (?:recu|sms|confidentiel|pin|secret|de (?:validation|verification|securite|confirmation))|codes? (?:d'acces|pin)|numero de carte|cryptogramme|informations (?:de paiement|bancaires|de connexion))",
     r"identifiez[- ]vous (?:avec|sur)",
     r"munissez[- ]vous de (?:votre|vos) (?:identifiants?|mot de passe|codes?|carte)",
     r"have your (?:password|login|credentials|card|pin)[\w' ,]{0,30}(?:ready|at hand|handy)",
@@ -21,6 +21,18 @@ CREDENTIALS: tuple[str, ...] = (
     r"your (?:email|mailbox|webmail) password",
     r"verify your (?:account|identity|mailbox|email)",
     r"(?:validate|reactivate|unlock|restore) your (?:account|mailbox|access)",
+)
+
+# Card data, when a sentence asks for it: no bank, authority or supplier asks for a card's number,
+# expiry date or security code by email ("indiquez le numéro de votre carte bancaire, sa date
+# d'expiration et son cryptogramme"). A receipt showing "numéro de carte : **** 4242" asks nothing.
+CARD_DATA: tuple[str, ...] = (
+    r"(?:numero|coordonnees|informations|donnees|details) (?:de|d'une) (?:(?:votre|la|sa|ta) carte(?! grise| d'identite| de sejour| vitale| professionnelle| d'embarquement| de fidelite| de visite| d'acces)|carte (?:bancaire|de credit|de paiement))",
+    r"(?:votre|la) carte bancaire sur laquelle",
+    r"date d'expiration",
+    r"cryptogramme",
+    r"\b(?:cvv|cvc)\b",
+    r"(?:card|credit card) (?:number|details)|expiry date|expiration date|security code",
 )
 
 # Sentences that contain these are disclaimers ("we will never ask for your codes").

@@ -105,7 +105,7 @@ RESOLVED: tuple[str, ...] = (
 )
 
 PRICE_CHANGES: tuple[str, ...] = (
-    r"(?:evolution|hausse|augmentation|modification|changement|revision) (?:de |des )?(?:nos )?(?:tarifs|prix|conditions tarifaires)",
+    r"(?:evolution|hausse|augmentation|modification|changement|revision) (?:de |des )?(?:nos |vos )?(?:tarifs|prix|conditions tarifaires)",
     r"nouveaux tarifs",
     r"(?:price|pricing) (?:change|increase|update)",
     r"new (?:prices|pricing|rates)",

@@ -29,6 +29,8 @@ ASKS: tuple[str, ...] = (
     r"j'ai (?:donc |absolument |vraiment |imperativement )?besoin",
     r"nous avons besoin",
     r"on a besoin",
+    # A third party's need with its deadline: "l'hôpital a besoin avant 12h aujourd'hui d'une lettre".
+    r"(?:a|ont) besoin (?:avant|d'ici|pour|au plus tard) [\w' ]{0,40}?d(?:e |'|u |es )",
     r"j'aurais besoin",
     r"nous aurions besoin",
     r"(?:je reste|nous restons) dans l'attente",
@@ -113,6 +115,8 @@ NO_ACTION: tuple[str, ...] = (
     r"ne (?:necessite|demande|requiert) (?:aucune|pas d'|pas de) ?(?:action|reponse|intervention)",
     r"nous n'avons pas besoin de (?:vous|toi)",
     r"(?:ce|cet) (?:message|e-?mail|courriel) est (?:purement )?informatif",
+    r"inutile de (?:me |nous )?(?:repondre|confirmer)",
+    r"(?:ce|cet) (?:message|e-?mail|courriel) vaut (?:simple )?confirmation",
     r"aucune action n'est requise",
     # English
     r"no (?:further )?action (?:is )?(?:required|needed|necessary)",
