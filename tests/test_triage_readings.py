@@ -3,10 +3,7 @@ situation from the label guide, in French or English, that the rules used to get
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-from email.utils import format_datetime
-
-from integrations.mime import ParsedEmail, parse_email
+from integrations.mime import ParsedEmail
 from integrations.triage import OfflineClassifier, Priority, TriageContext
 from integrations.triage.sender import lookalike_of
 from integrations.triage.text import fold
@@ -547,23 +544,16 @@ def test_a_senders_own_summons_is_not_a_formal_notice_for_us() -> None:
 
 
 def test_a_confirmation_that_asks_for_no_reply_is_informative_even_with_an_agenda() -> None:
-    msg = EmailMessage()
-    msg["From"] = "Secrétariat – Hôtel Les Almadies <secretariat@almadies-hotel.test>"
-    msg["To"] = "Khady Mbaye <khady@mbaye-conseil.test>"
-    msg["Subject"] = "Confirmation – comité de suivi jeudi 9h"
-    msg["Date"] = format_datetime(MONDAY_9)
-    msg["Message-ID"] = "<comite-suivi@almadies-hotel.test>"
-    msg.set_content(
+    confirmed = message(
+        "Secrétariat – Hôtel Les Almadies <secretariat@almadies-hotel.test>",
+        "Confirmation – comité de suivi jeudi 9h",
         "Bonjour Madame Mbaye,\n\nJe vous confirme le comité de suivi jeudi de 9h à 11h, salle Gorée, comme "
         "convenu. Vous trouverez l'agenda ci-joint. Inutile de me répondre, ce message vaut simple "
-        "confirmation.\n\nBien cordialement"
-    )
-    msg.add_attachment(
-        "BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\nBEGIN:VEVENT\r\nSUMMARY:Comité de suivi\r\n"
+        "confirmation.\n\nBien cordialement",
+        calendar="BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\nBEGIN:VEVENT\r\nSUMMARY:Comité de suivi\r\n"
         "DTSTART:20260305T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-        subtype="calendar", filename="comite.ics",
     )
-    assert _priority(parse_email(msg.as_bytes())) is Priority.INFORMATIVE
+    assert _priority(confirmed) is Priority.INFORMATIVE
 
 
 def test_a_weekday_then_en_fin_de_journee_is_one_deadline() -> None:

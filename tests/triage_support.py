@@ -41,6 +41,7 @@ def message(
     to: str = "Khady Mbaye <khady@mbaye-conseil.test>",
     html: str | None = None,
     headers: Mapping[str, str] | None = None,
+    calendar: str | None = None,
     **more: str,
 ) -> ParsedEmail:
     """A parsed message built with the standard library, headers given as keyword arguments."""
@@ -55,4 +56,6 @@ def message(
     msg.set_content(body)
     if html is not None:
         msg.add_alternative(html, subtype="html")
+    if calendar is not None:  # an agenda file attached (text/calendar)
+        msg.add_attachment(calendar, subtype="calendar", filename="agenda.ics")
     return parse_email(msg.as_bytes())
