@@ -450,3 +450,17 @@ def test_a_date_fixed_for_a_tender_deposit_is_a_deadline() -> None:
 )
 def test_reply_subjects(subject: str, expected: bool) -> None:
     assert is_reply_subject(subject) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "no_action"),
+    [
+        ("J'ai redémarré la tablette et la box, rien à faire.", False),  # in vain
+        ("Option A : rester au tarif mensuel (rien à faire) ; option B : nous écrire.", False),
+        ("Nous avons bien reçu votre paiement, rien à faire de votre part.", True),
+        ("Nous avons tout réglé : rien à faire.", True),
+        ("Votre déclaration est déposée. Rien à faire.", True),
+    ],
+)
+def test_rien_a_faire_says_no_action_unless_it_means_in_vain_or_describes_an_option(text: str, no_action: bool) -> None:
+    assert read_cues("Objet", fold(text), "").no_action is no_action

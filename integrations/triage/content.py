@@ -74,6 +74,7 @@ _CALL_ME = re.compile(
 _CONDITIONAL = re.compile(r"\s*(?:si|s'il|if|au cas ou|in case|lorsque|once)\b")
 # Something tried before "rien à faire" (in vain): "j'ai redémarré la box, rien à faire".
 _IN_VAIN = re.compile(r"\b(?:j'ai|on a|nous avons|j'avais|on avait|nous avions|i've|i have|we've|we have|tried|essaye)\b")
+_CLAUSE_END = re.compile(r"\s*(?:[.!;,\n]|$)")
 _SELF_SUMMONED = re.compile(r"\b(?:je suis|j'ai ete|je serai|i am|i'm|i have been|i've been|i was)\s+(?:moi-meme\s+)?$")
 _LINK = re.compile(r"https?://|www\.|<http")
 _WORD = re.compile(r"[a-z]{2,}")
@@ -208,6 +209,10 @@ class Cues:
         start = match.start()
         if self.text[max(0, start - 2) : start].strip() == "(":
             return False
+        # In vain, the phrase closes a clause after a comma: "…, rien à faire." (not "…, rien à faire
+        # de votre part", nor "nous avons tout réglé : rien à faire").
+        if not _CLAUSE_END.match(self.text, match.end()) or not self.text[:start].rstrip().endswith(","):
+            return True
         sentence = next((s for s, e in self.spans if s <= start < e), start)
         return _IN_VAIN.search(self.text, sentence, start) is None
 
