@@ -464,3 +464,18 @@ def test_reply_subjects(subject: str, expected: bool) -> None:
 )
 def test_rien_a_faire_says_no_action_unless_it_means_in_vain_or_describes_an_option(text: str, no_action: bool) -> None:
     assert read_cues("Objet", fold(text), "").no_action is no_action
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("Veuillez indiquer le numéro de votre carte bancaire et son cryptogramme.", True),
+        ("Please enter your card number and expiry date.", True),
+        ("Merci de vérifier la date d'expiration de votre contrat d'assurance.", False),
+        ("Merci de nous envoyer la copie de votre carte grise.", False),
+        ("Numéro de carte : **** 4242. Paiement accepté.", False),  # a receipt asks nothing
+        ("Nous ne vous demanderons jamais le numéro de votre carte bancaire.", False),
+    ],
+)
+def test_card_data_asked(text: str, asked: bool) -> None:
+    assert read_cues("Objet", fold(text), "").card_data_asked is asked

@@ -29,10 +29,11 @@ CREDENTIALS: tuple[str, ...] = (
 CARD_DATA: tuple[str, ...] = (
     r"(?:numero|coordonnees|informations|donnees|details) (?:de|d'une) (?:(?:votre|la|sa|ta) carte(?! grise| d'identite| de sejour| vitale| professionnelle| d'embarquement| de fidelite| de visite| d'acces)|carte (?:bancaire|de credit|de paiement))",
     r"(?:votre|la) carte bancaire sur laquelle",
-    r"date d'expiration",
+    # An expiry date only beside a card ("la date d'expiration de votre contrat" is not card data).
+    r"carte[\w' ,]{0,40}date d'expiration|date d'expiration de (?:votre|la|ta) carte",
     r"cryptogramme",
     r"\b(?:cvv|cvc)\b",
-    r"(?:card|credit card) (?:number|details)|expiry date|expiration date|security code",
+    r"(?:card|credit card) (?:number|details)|card[\w' ,]{0,40}(?:expiry|expiration) date|card security code",
 )
 
 # Sentences that contain these are disclaimers ("we will never ask for your codes").
