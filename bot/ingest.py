@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.payload import MalformedPayload, extract_events
 from storage.db import Database
-from storage.inbound import NewEvent, store_events, store_events_dbapi
+from storage.inbound import NewEvent, one_statement, store_events, store_events_dbapi
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class _GroupWriter:
     def _write(self, batch: list[_Waiter]) -> None:
         events = [event for request_events, _, _ in batch for event in request_events]
         try:
-            with self._connection.transaction(urgent=True) as conn:
+            with self._connection.transaction(urgent=True, single_statement=one_statement(events)) as conn:
                 inserted = store_events_dbapi(conn, self._db.backend, events, self._clock.now())
         except Exception as exc:
             log.exception("webhook: could not store %d update(s)", len(events))

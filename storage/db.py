@@ -147,8 +147,13 @@ class PinnedConnection:
         self._proxy: Any = None
 
     @contextmanager
-    def transaction(self, *, urgent: bool = False) -> Iterator[Any]:
-        """The connection in a write transaction: commits on success, rolls back on error."""
+    def transaction(self, *, urgent: bool = False, single_statement: bool = False) -> Iterator[Any]:
+        """The connection in a write transaction: commits on success, rolls back on error.
+
+        ``single_statement``: the caller runs exactly one statement, which is then its own
+        transaction. On PostgreSQL that runs it in autocommit mode: one round trip instead of
+        three (BEGIN, the statement, COMMIT), just as atomic and durable.
+        """
         db = self._db
         hold = db._write_lock.hold(urgent) if db._write_lock is not None else nullcontext()
         with hold:
@@ -156,10 +161,14 @@ class PinnedConnection:
                 self._proxy = db.engine.raw_connection()
             driver = self._proxy.driver_connection
             try:
+                autocommit = db.backend == "postgresql" and single_statement
                 if db.backend == "sqlite":
                     driver.execute("BEGIN IMMEDIATE")
+                elif driver.autocommit != autocommit:
+                    driver.autocommit = autocommit
                 yield driver
-                driver.commit()
+                if not autocommit:
+                    driver.commit()
             except BaseException:
                 self.close(broken=True)  # a fresh connection next time, whatever went wrong
                 raise
@@ -173,6 +182,8 @@ class PinnedConnection:
             if broken:
                 proxy.invalidate()
             else:
+                if self._db.backend == "postgresql":
+                    proxy.driver_connection.autocommit = False  # back to the pool as it came
                 proxy.close()
         except Exception:
             logging.getLogger(__name__).debug("closing a pinned connection failed", exc_info=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,19 +43,33 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
 _COLUMNS = "kind, wa_message_id, status, sender, phone_number_id, payload, state, attempts, received_at"
 
 
+@functools.lru_cache(maxsize=64)
 def _store_sql(dialect: str, rows: int) -> str:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the keys, for ``rows`` rows, in the driver's style."""
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the keys, for ``rows`` rows, in the driver's style.
+
+    PostgreSQL gets numbered placeholders for a raw cursor: psycopg would otherwise re-split the
+    statement on every call, since it caches the conversion of short statements only.
+    """
     if dialect == "postgresql":
-        row = "(%s, %s, %s, %s, %s, %s::jsonb, 'pending', 0, %s)"
+        rows_sql = ", ".join(
+            f"(${7 * i + 1}, ${7 * i + 2}, ${7 * i + 3}, ${7 * i + 4}, ${7 * i + 5}, ${7 * i + 6}::jsonb, "
+            f"'pending', 0, ${7 * i + 7})"
+            for i in range(rows)
+        )
     else:
-        row = "(?, ?, ?, ?, ?, ?, 'pending', 0, ?)"
+        rows_sql = ", ".join(["(?, ?, ?, ?, ?, ?, 'pending', 0, ?)"] * rows)
     # Only placeholders are joined in; every value travels as a parameter.
-    return (f"INSERT INTO inbound_events ({_COLUMNS}) VALUES {', '.join([row] * rows)} "  # noqa: S608
+    return (f"INSERT INTO inbound_events ({_COLUMNS}) VALUES {rows_sql} "  # noqa: S608
             "ON CONFLICT (kind, wa_message_id, status) DO NOTHING RETURNING kind, wa_message_id, status")
 
 
 # SQLite allows 32,766 variables per statement; 7 per row.
 _ROWS_PER_STATEMENT = 2000
+
+
+def one_statement(events: Sequence[NewEvent]) -> bool:
+    """True when ``store_events_dbapi`` stores these updates with a single statement."""
+    return len(events) <= _ROWS_PER_STATEMENT
 
 
 def store_events_dbapi(conn: Any, dialect: str, events: Sequence[NewEvent], now: datetime) -> set[tuple[str, str, str]]:
@@ -71,7 +86,12 @@ def store_events_dbapi(conn: Any, dialect: str, events: Sequence[NewEvent], now:
         when = when.strftime("%Y-%m-%d %H:%M:%S.%f")
     dumps = json.dumps
     inserted: set[tuple[str, str, str]] = set()
-    cursor = conn.cursor()
+    if dialect == "postgresql":
+        from psycopg import RawCursor  # (not imported by SQLite-only processes)
+
+        cursor = RawCursor(conn)
+    else:
+        cursor = conn.cursor()
     try:
         for start in range(0, len(events), _ROWS_PER_STATEMENT):
             chunk = events[start:start + _ROWS_PER_STATEMENT]

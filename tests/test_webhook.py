@@ -149,28 +149,41 @@ def test_concurrent_duplicate_posts_give_one_reply(harness: Harness) -> None:
     assert count(harness, OutboxMessage) == 1
 
 
-def test_a_failed_store_answers_500_and_the_next_post_is_stored(harness: Harness, monkeypatch: Any) -> None:
-    """The database failing under the writer: Meta gets a 500 (and retries); nothing is half-kept."""
+@pytest.mark.parametrize("failure", ["after the write", "the write refused"])
+def test_a_failed_store_answers_500_and_the_retry_is_answered_once(
+    harness: Harness, monkeypatch: Any, failure: str
+) -> None:
+    """The database failing under the writer: Meta gets a 500 (and retries); nothing is half-kept.
+
+    Refused by the database, nothing is stored. Broken after the write: SQLite's transaction rolls
+    back; on PostgreSQL a batch that fits one statement is its own transaction (autocommit), so it
+    is kept whole and the retry is a duplicate. Either way: one row, one reply.
+    """
     import bot.ingest
 
     harness.add_user(AWA_PHONE, wa_user_id=AWA_BSUID)
     real = bot.ingest.store_events_dbapi
     calls = {"n": 0}
 
-    def flaky(conn: Any, *args: Any) -> Any:
+    def failing_once(conn: Any, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
-            real(conn, *args)  # the rows are written, then the connection breaks before the commit
+            if failure == "the write refused":
+                conn.execute("SELECT no_such_column FROM inbound_events")  # a real error from the database
+            real(conn, *args)  # the rows are written, then the connection breaks
             raise RuntimeError("connection lost")
         return real(conn, *args)
 
-    monkeypatch.setattr(bot.ingest, "store_events_dbapi", flaky)
+    monkeypatch.setattr(bot.ingest, "store_events_dbapi", failing_once)
     body = json.dumps(text_message("moi", phone=AWA_DIGITS, wamid="wamid.FLAKY.1")).encode()
     response = harness.post(body)
     assert response.status_code == 500
     assert "moi" not in response.text
-    assert count(harness, InboundEvent) == 0  # rolled back
-    assert harness.post(body).status_code == 200  # Meta's retry, on a fresh connection
+    kept = failure == "after the write" and harness.services.db.backend == "postgresql"
+    assert count(harness, InboundEvent) == (1 if kept else 0)
+    retry = harness.post(body)  # Meta's retry, on a fresh connection
+    assert retry.status_code == 200
+    assert retry.json() == {"stored": 0 if kept else 1}
     harness.drain()
     assert count(harness, InboundEvent) == 1
     assert len(harness.whatsapp.texts_to(AWA_DIGITS)) == 1
