@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -270,6 +270,21 @@ class Database:
         if self.checkpointer is not None:
             self.checkpointer.stop()
         self.engine.dispose()
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's outermost transaction committed (never if it rolls back)."""
+    fired = False
+
+    def fire(committed: Session) -> None:
+        nonlocal fired
+        # SQLAlchemy also signals a savepoint's commit: wait for the real one.
+        if fired or committed.in_nested_transaction():
+            return
+        fired = True
+        callback()
+
+    event.listen(session, "after_commit", fire)
 
 
 def throwaway_engine(url: str) -> Engine:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.router import Ctx, HandlerReturn, Result, Router
-from handlers.quotes.service import after_commit
 from integrations.whatsapp import Button, Buttons, Text
+from storage.db import after_commit
 from storage.invoices import ACTIVE, InvoiceBatch, batches_of, counts
 
 if TYPE_CHECKING:

@@ -10,6 +10,7 @@ from bot.text import normalize
 from handlers.mailboxes.service import MailboxService
 from integrations.whatsapp import OutgoingMessage, Text
 from storage import mail as repo
+from storage.db import after_commit
 from storage.mail import Mailbox
 
 router = Router("mailboxes")
@@ -130,6 +131,8 @@ def sync_command(ctx: Ctx) -> Result:
     ]
     if ready:
         service = ctx.services.get(MailboxService)
-        service.sync_for_user(ctx.org.id, ctx.user.id, [b.id for b in ready], key=f"sync:{ctx.message_id}")
+        ids, org_id, user_id, key = [b.id for b in ready], ctx.org.id, ctx.user.id, f"sync:{ctx.message_id}"
+        # Started once this reply is committed, so "sync started" always reaches the chat before the summary.
+        after_commit(ctx.session, lambda: service.sync_for_user(org_id, user_id, ids, key=key))
         replies.insert(0, Text(ctx.t("mailboxes.sync_started", count=len(ready))))
     return Result(replies)

@@ -12,14 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from bot.outbox import send_to_user
@@ -51,6 +49,7 @@ from integrations.mail import (
 from integrations.pdf import PdfRenderer, PdfRenderError
 from integrations.whatsapp import Button, Buttons, Document, OutgoingMessage, Text
 from storage import conversation
+from storage.db import after_commit
 from storage.models import Organization, User
 from storage.quotes import Client, Quote, claim_job, due_jobs, next_number
 
@@ -86,21 +85,6 @@ class SendOutcome:
     address: str = ""
     recipient: str = ""
     retry_after: float | None = None
-
-
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the session's outermost transaction committed (never if it rolls back)."""
-    fired = False
-
-    def fire(committed: Session) -> None:
-        nonlocal fired
-        # SQLAlchemy also signals a savepoint's commit: wait for the real one.
-        if fired or committed.in_nested_transaction():
-            return
-        fired = True
-        callback()
-
-    event.listen(session, "after_commit", fire)
 
 
 def shorten(text: str, limit: int = 60) -> str:
