@@ -26,6 +26,8 @@ from storage.inbound import NewEvent, one_statement, store_events, store_events_
 log = logging.getLogger(__name__)
 
 MAX_BATCH_EVENTS = 2000
+# Arrivals closer together than this form one burst (the worker waits for a pause that long).
+QUIET_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class Ingest:
         self._listeners: list[Callable[[set[str]], None]] = []
         self._writer = _GroupWriter(db, clock, self._notify)
         self.last_post = float("-inf")
+        self.burst_started = float("-inf")  # first POST after a pause of at least QUIET_SECONDS
 
     def on_stored(self, listener: Callable[[set[str]], None]) -> None:
         """Call ``listener`` (from any thread) with the senders of newly stored updates."""
@@ -190,7 +193,10 @@ class Ingest:
 
     async def receive_async(self, raw: bytes) -> IngestResult:
         """Parse on the event loop, store through the group-commit writer, return once durable."""
-        self.last_post = time.monotonic()
+        now = time.monotonic()
+        if now - self.last_post >= QUIET_SECONDS:
+            self.burst_started = now
+        self.last_post = now
         events, skipped = self.parse(raw)
         if not events:
             return IngestResult(0, 0, skipped)

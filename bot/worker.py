@@ -14,6 +14,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from bot.ingest import QUIET_SECONDS
 from bot.outbox import OutboxPump
 from bot.processing import process_event
 from storage import inbound as inbound_repo
@@ -26,10 +27,12 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 # Under a burst of webhook POSTs acknowledgements come first (Meta wants them fast): before each
-# event the worker waits for a pause of QUIET_SECONDS in arrivals. So that the backlog still moves
-# while the burst lasts, one event (across all senders) goes ahead every MAX_YIELD_SECONDS; the
-# rest drains as soon as arrivals pause.
-QUIET_SECONDS = 0.02
+# event the worker waits for a pause of QUIET_SECONDS in arrivals (see bot.ingest). A short burst
+# passes untouched: processing an event costs the web process several times what acknowledging a
+# POST does, so each one taken during a burst is felt there. Once a burst has lasted
+# BURST_GRACE_SECONDS, one event (across all senders) goes ahead every MAX_YIELD_SECONDS so that
+# the backlog still moves under sustained load; the rest drains as soon as arrivals pause.
+BURST_GRACE_SECONDS = 2.0
 MAX_YIELD_SECONDS = 0.25
 # Every stored batch wakes the worker; under a burst one pass per MIN_PASS_SECONDS is plenty.
 MIN_PASS_SECONDS = 0.1
@@ -147,13 +150,13 @@ class InProcessWorker:
         await self.pump.run_once()
 
     async def _yield_to_acknowledgements(self) -> None:
-        loop = asyncio.get_running_loop()
+        ingest = self._services.ingest
         while self._arrivals_busy():
-            now = loop.time()
-            if now >= self._next_forced:
+            now = time.monotonic()
+            if now - ingest.burst_started >= BURST_GRACE_SECONDS and now >= self._next_forced:
                 self._next_forced = now + MAX_YIELD_SECONDS  # this one goes ahead; the others wait
                 return
-            await asyncio.sleep(min(QUIET_SECONDS, self._next_forced - now))
+            await asyncio.sleep(QUIET_SECONDS)
 
     def _backlog(self) -> str:
         services = self._services
