@@ -210,6 +210,7 @@ def main() -> None:
                     floor_runs.append(loadgen(bare_port, burst))
                     runs.append(loadgen(server.port, burst))
                     drains.append(server.drain())
+                floor_runs.append(loadgen(bare_port, burst))  # each server burst sits between two floor bursts
                 fixed_run = loadgen(server.port, rate * fixed_seconds, rate=rate, connections=16)
                 fixed_drain = server.drain()
                 sent = 300 + burst * ROUNDS + rate * fixed_seconds
@@ -218,9 +219,8 @@ def main() -> None:
                 results[backend] = {
                     "idle_rss_mb": round(idle_rss, 1), "floor_runs": floor_runs, "runs": runs,
                     "max": median_run(runs), "floor_max": median_run(floor_runs),
-                    "ratio": round(statistics.median(r["throughput"] for r in runs)
-                                   / statistics.median(r["throughput"] for r in floor_runs), 2),
-                    "round_ratios": [round(r["throughput"] / f["throughput"], 2) for r, f in zip(runs, floor_runs, strict=True)],
+                    "ratio": round(statistics.median(round_ratios(runs, floor_runs)), 2),
+                    "round_ratios": [round(x, 2) for x in round_ratios(runs, floor_runs)],
                     "max_drain_s": round(statistics.median(drains), 1),
                     "fixed": fixed_run, "fixed_drain_s": round(fixed_drain, 1), "messages": sent,
                     "processed": done, "outbox_rows": outbox_rows, "replies_received": replies,
@@ -240,6 +240,13 @@ def main() -> None:
         print(f"written to {path}")
 
 
+def round_ratios(runs: list[dict[str, Any]], floor_runs: list[dict[str, Any]]) -> list[float]:
+    """Each server burst against the mean of the floor bursts just before and just after it, so a
+    slow or fast spell of the shared machine weighs on both sides of the ratio."""
+    return [run["throughput"] / statistics.fmean((floor_runs[i]["throughput"], floor_runs[i + 1]["throughput"]))
+            for i, run in enumerate(runs)]
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median throughput (its latencies go with it)."""
     return sorted(runs, key=lambda r: r["throughput"])[len(runs) // 2]
@@ -253,11 +260,12 @@ def render(results: dict[str, Any], rate: int, seconds: int) -> str:
         "`aide`, so each needs one reply. `courrier serve` runs with the real Cloud API adapter pointed at a",
         "local fake Graph API that counts what it receives. The floor is a bare FastAPI app under the same",
         "uvicorn that only reads the body and returns 200. Maximum throughput is a closed-loop burst of",
-        f"{results['burst']} requests; the floor and the server take turns for {results['rounds']} rounds (this",
-        "2-core machine is shared, so a slow moment hits both) and the ratio is of the medians; the worker",
-        "drains each burst before the next round.",
+        f"{results['burst']} requests; floor and server take turns for {results['rounds']} rounds, each server burst",
+        "between two floor bursts (this 2-core machine is shared and its speed drifts). A round's ratio is the",
+        "server's throughput over the mean of the floor bursts around it; the headline is the median round.",
+        "The worker drains each burst before the next floor burst.",
         "",
-        "| server | max throughput, median (req/s) | floor in the same rounds (req/s) | ratio to floor (per round) | "
+        "| server | max throughput, median (req/s) | floor bursts around them (req/s) | ratio to floor, median (per round) | "
         f"p50 / p99 at max (ms) | p50 / p99 / max at {rate}/s for {seconds} s (ms) | errors | drain of one burst (s) | idle RSS (MB) | every message answered once |",
         "|---|---|---|---|---|---|---|---|---|---|",
         f"| bare FastAPI (floor) | — | — | 1.00 | — | "
