@@ -216,11 +216,12 @@ def main() -> None:
                 sent = 300 + burst * ROUNDS + rate * fixed_seconds
                 _, _, done, outbox_rows = server.backlog()
                 replies = graph_total(graph_port) - before
+                ratios = round_ratios(runs, floor_runs)
                 results[backend] = {
                     "idle_rss_mb": round(idle_rss, 1), "floor_runs": floor_runs, "runs": runs,
                     "max": median_run(runs), "floor_max": median_run(floor_runs),
-                    "ratio": round(statistics.median(round_ratios(runs, floor_runs)), 2),
-                    "round_ratios": [round(x, 2) for x in round_ratios(runs, floor_runs)],
+                    "ratio": round(statistics.median(ratios), 2),
+                    "round_ratios": [round(x, 2) for x in ratios],
                     "max_drain_s": round(statistics.median(drains), 1),
                     "fixed": fixed_run, "fixed_drain_s": round(fixed_drain, 1), "messages": sent,
                     "processed": done, "outbox_rows": outbox_rows, "replies_received": replies,
