@@ -1,4 +1,13 @@
-"""Parse raw RFC 5322 / MIME messages into a plain, typed value object; never raises."""
+"""Parse raw RFC 5322 / MIME messages into a plain, typed value object; never raises.
+
+The stdlib parser splits the MIME tree with the ``compat32`` policy and this module decodes
+what it reads itself (RFC 2047 words, charsets, transfer encodings, HTML); address headers that
+``getaddresses`` cannot read go through ``policy.default``'s RFC 5322 header parser. Splitting the
+tree with ``policy.default`` gave the same results on 5,085 messages (the test corpora and mutations
+of them) but costs five times as much (0.5 ms against 0.1 ms for a 3.6 KB message): its parser
+re-parses Content-Type into structured header objects at every boundary check, and a mailbox's
+first sync parses every message.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +19,10 @@ from datetime import UTC, datetime
 from email import policy
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
-from email.policy import Policy
+from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from types import MappingProxyType
-from typing import Any
 
 __all__ = ["Attachment", "ParsedEmail", "html_to_text", "parse_email"]
 
@@ -83,53 +90,6 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _MSGID = re.compile(r"<[^<>\s]*>")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
-
-
-class _ParsedMessage(EmailMessage):
-    """An EmailMessage that parses each header once: the default policy re-parses on every access."""
-
-    def __init__(self, policy: Policy | None = None) -> None:
-        super().__init__(policy)
-        self._parsed: dict[str, Any] = {}
-
-    def get(self, name: str, failobj: Any = None) -> Any:
-        """The parsed header (memoized until the headers change), or `failobj`."""
-        key = name.lower()
-        if key not in self._parsed:
-            self._parsed[key] = super().get(name)
-        value = self._parsed[key]
-        return failobj if value is None else value
-
-    def _changed(self) -> None:
-        self._parsed.clear()
-
-    def set_raw(self, name: str, value: Any) -> None:
-        """Store a raw header (used by the parser)."""
-        self._changed()
-        super().set_raw(name, value)
-
-    def __setitem__(self, name: str, val: Any) -> None:
-        self._changed()
-        super().__setitem__(name, val)
-
-    def __delitem__(self, name: str) -> None:
-        self._changed()
-        super().__delitem__(name)
-
-    def replace_header(self, _name: str, _value: Any) -> None:
-        """Replace a header in place."""
-        self._changed()
-        super().replace_header(_name, _value)
-
-    def add_header(self, _name: str, _value: str, **_params: Any) -> None:
-        """Add a header with parameters."""
-        self._changed()
-        super().add_header(_name, _value, **_params)
-
-    def set_boundary(self, boundary: str) -> None:
-        """Set the multipart boundary."""
-        self._changed()
-        super().set_boundary(boundary)
 
 
 class _TextExtractor(HTMLParser):
@@ -271,7 +231,7 @@ def _addresses(msg: Message, name: str, warnings: list[str]) -> list[tuple[str, 
     if pairs:
         return [(_decode_value(n, name, warnings), _fix_surrogates(a).lower()) for n, a in pairs]
     try:  # the full RFC 5322 parser copes with some shapes getaddresses rejects
-        value = msg.get(name)
+        value = policy.default.header_fetch_parse(name, raw)
         groups = getattr(value, "addresses", None) or ()
         for defect in getattr(value, "defects", ()):
             warnings.append(f"header {name}: {type(defect).__name__}")
@@ -295,25 +255,15 @@ class _PartInfo:
 
 
 def _info(part: Message, warnings: list[str]) -> _PartInfo:
-    # A legacy (compat32) message parses Content-Type parameters with plain string work,
-    # much cheaper than building the default policy's structured header objects.
-    legacy = Message()
-    legacy.set_default_type(part.get_default_type())
-    content_type = _raw_header(part, "content-type")
-    disposition_raw = _raw_header(part, "content-disposition")
-    if content_type:
-        legacy["Content-Type"] = " ".join(content_type.split())
-    if disposition_raw:
-        legacy["Content-Disposition"] = " ".join(disposition_raw.split())
-    ctype = legacy.get_content_type()
+    ctype = " ".join(part.get_content_type().split())  # folded or garbled headers: one space
     try:
-        charset = legacy.get_content_charset()
-        filename = legacy.get_filename()
+        charset = part.get_content_charset()
+        filename = part.get_filename()
     except (LookupError, UnicodeError, ValueError) as exc:
         warnings.append(f"bad MIME parameters: {type(exc).__name__}")
         charset, filename = None, None
     maintype, _, subtype = ctype.partition("/")
-    disposition = (disposition_raw or "").split(";", 1)[0].strip().lower()
+    disposition = str(part.get("content-disposition", "")).split(";", 1)[0].strip().lower()
     name = _decode_value(filename, "filename", warnings) if filename else None
     return _PartInfo(ctype, maintype, subtype, charset, disposition, name)
 
@@ -499,7 +449,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         raw = raw.encode("utf-8", "surrogateescape")
     warnings: list[str] = []
     try:
-        msg: Message = email.message_from_bytes(raw, _class=_ParsedMessage, policy=policy.default)
+        msg: Message = email.message_from_bytes(raw, policy=policy.compat32)
     except Exception as exc:
         return _empty(raw, [f"unparseable message: {type(exc).__name__}"])
     try:

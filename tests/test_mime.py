@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta, timezone
+from email.headerregistry import Address
+from email.message import EmailMessage
+from html import escape
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -249,3 +252,25 @@ _HEADER_LINES = st.sampled_from(
 @given(st.lists(st.one_of(_HEADER_LINES, st.binary(max_size=40)), max_size=25))
 def test_parse_email_never_raises_on_mime_like_noise(lines: list[bytes]) -> None:
     parse_email(b"\r\n".join(lines))
+
+
+_NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(subject=_NAMES, name=_NAMES, body=_NAMES, html=st.booleans())
+def test_what_was_written_is_what_is_read(subject: str, name: str, body: str, html: bool) -> None:
+    """Headers and text written by the stdlib generator come back as written (whitespace collapsed)."""
+    message = EmailMessage()
+    message["From"] = Address(name, addr_spec="sender@exemple.test")
+    message["To"] = "Awa <awa@atelier.test>, b@atelier.test"
+    message["Subject"] = subject
+    message.set_content(body)
+    if html:
+        message.add_alternative(f"<p>{escape(body)}</p>", subtype="html")
+    parsed = parse_email(bytes(message))
+    assert parsed.subject.split() == subject.split()
+    assert parsed.from_name.split() == name.split()
+    assert parsed.from_addr == "sender@exemple.test" and parsed.to == ("awa@atelier.test", "b@atelier.test")
+    assert parsed.text.split() == body.split()
+    assert not parsed.warnings
