@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.i18n import Catalog
 from bot.settings import REPO_ROOT
@@ -15,7 +15,9 @@ from handlers.digests.commands import parse_times
 from handlers.digests.render import DigestItem, build_page, saved_minutes
 from handlers.digests.service import DigestService, quiet_end
 from handlers.mailboxes.service import MailboxService, NewMail
+from integrations.triage import Classifier
 from integrations.whatsapp import Buttons, Template, Text
+from storage.mail import MailMessage
 from storage.models import OutboxMessage, User
 from storage.quotes import add_client
 from storage.triage import Digest, DigestPrefs, TriageAlert, TriageFeedback, TriageRecord
@@ -436,3 +438,34 @@ def test_two_processes_triage_alert_and_digest_once(make_harness: Any, h: Harnes
     assert len(triage_rows(h)) == 2
     assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
     assert len([s for s in sent_to_user(h) if s.text.startswith("📬")]) == 1
+
+
+@pytest.mark.postgres
+def test_a_page_is_triaged_together_and_a_bad_message_costs_only_itself(
+    h: Harness, account: Account, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The triage takes a synced page at once; a message the classifier fails on, or one deleted
+    before its verdict is stored, is left out and the rest of the page is triaged and alerted."""
+    _setup(h, account)
+    classifier = h.services.get(Classifier)  # type: ignore[type-abstract]
+    classify = classifier.classify
+    pages: list[int] = []
+    h.services.get(MailboxService).subscribe(lambda events: pages.append(len(events)), batch=True)
+
+    def flaky(parsed: Any, context: Any) -> Any:
+        if parsed.subject.startswith("Question sur la commande"):
+            raise RuntimeError("classifier down")
+        if parsed.subject.startswith("-50%"):  # the message disappears before its verdict is stored
+            with h.services.db.write() as session:
+                session.execute(delete(MailMessage).where(MailMessage.message_id == parsed.message_id))
+        return classify(parsed, context)
+
+    monkeypatch.setattr(classifier, "classify", flaky)
+    account.append([critical_email(1), important_email(2), spam_email(3), info_email(4)])
+    with caplog.at_level("INFO"):
+        sync(h, _box(h))
+    assert pages == [4]
+    assert [r.priority for r in triage_rows(h)] == ["critical", "informative"]
+    assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
+    text = caplog.text
+    assert "could not be classified" in text and "storing them one by one" in text and "verdict not stored" in text

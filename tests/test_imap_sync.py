@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -289,18 +289,27 @@ def test_a_failing_subscriber_never_stops_the_sync(h: Harness, account: Account)
     account.append([make_email(i, to=account.address) for i in range(3)])
     box_id = add_imap_mailbox(h.services, account)
     recorder = Recorder()
+    pages: list[list[NewMail]] = []
 
     def broken(event: NewMail) -> None:
         raise RuntimeError("triage bug")
 
+    def broken_batch(events: Sequence[NewMail]) -> None:
+        raise RuntimeError("triage bug")
+
     service_of(h).subscribe(broken)
+    service_of(h).subscribe(broken_batch, batch=True)
     unsubscribe = service_of(h).subscribe(recorder)
+    unsubscribe_pages = service_of(h).subscribe(lambda events: pages.append(list(events)), batch=True)
     assert service_of(h).sync(box_id).new == 3
     assert len(recorder.events) == 3
+    # A batch subscriber gets the same events, a stored page at a time.
+    assert [[e.message.id for e in page] for page in pages] == [[e.message.id for e in recorder.events]]
     unsubscribe()
+    unsubscribe_pages()
     account.append([make_email(9, to=account.address)])
     assert service_of(h).sync(box_id).new == 1
-    assert len(recorder.events) == 3
+    assert len(recorder.events) == 3 and len(pages) == 1
 
 
 def test_gmail_over_imap_deduplicates_on_x_gm_msgid(make_harness: Any, clock: Any) -> None:

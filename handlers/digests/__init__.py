@@ -22,7 +22,7 @@ def install(services: Services) -> DigestService:
     """Wire the feature: triage on every new mail, the minute tick, the 131047 fallback to a template."""
     service = DigestService(services)
     services.provide(service)
-    services.get(MailboxService).subscribe(service.on_new_mail)
+    services.get(MailboxService).subscribe(service.on_new_mail_batch, batch=True)
     services.jobs.append(JobSpec("digests:tick", "interval", _tick, {"seconds": TICK_SECONDS}))
     services.window_closed_hooks.append(service.on_window_closed)
     if demo.demo_step not in DEMO_STEPS:

@@ -48,6 +48,7 @@ from storage.triage import (
     TriageFeedback,
     TriageRecord,
     TriageVip,
+    insert_ignore_returning,
     insert_ignore_row,
     items_between,
     vips_of,
@@ -190,15 +191,56 @@ class DigestService:
 
     def on_new_mail(self, event: NewMail) -> None:
         """Triage one newly synced message (once) and alert when it deserves it."""
+        self.on_new_mail_batch([event])
+
+    def on_new_mail_batch(self, events: Sequence[NewMail]) -> None:
+        """Triage a page of newly synced messages (each once) and alert those that deserve it.
+
+        One read for what is already triaged and the context of each organization, the classifier
+        outside any transaction, then one write for the whole page. A message the classifier fails
+        on is logged and left out; a page that cannot be stored together is stored one by one.
+        """
+        if not events:
+            return
         with self.services.db.session() as session:
-            if session.scalar(select(TriageRecord.id).where(TriageRecord.message_id == event.message.id)):
-                return
-        result = self.classify(event.org_id, event.parsed)
-        sender = (event.message.from_addr or event.parsed.from_addr or "").lower()
+            done = set(session.scalars(select(TriageRecord.message_id).where(
+                TriageRecord.message_id.in_([e.message.id for e in events]))))
+            contexts = {org_id: self.context_for(session, org_id) for org_id in {e.org_id for e in events}}
+        classifier = self.services.get(Classifier)  # type: ignore[type-abstract]
+        todo: list[tuple[NewMail, TriageResult]] = []
+        for event in events:
+            if event.message.id in done:
+                continue
+            try:
+                todo.append((event, classifier.classify(event.parsed, contexts[event.org_id])))
+            except Exception:
+                log.exception("triage: message %s of mailbox %s could not be classified",
+                              event.message.id, event.mailbox.id)
+        if not todo:
+            return
+        try:
+            alerted = self._record(todo, contexts)
+        except Exception:
+            if len(todo) == 1:
+                raise
+            log.warning("triage: could not store %d verdicts together; storing them one by one", len(todo))
+            alerted = 0
+            for item in todo:
+                try:
+                    alerted += self._record([item], contexts)
+                except Exception:
+                    log.exception("triage: message %s of mailbox %s: verdict not stored",
+                                  item[0].message.id, item[0].mailbox.id)
+        if alerted:
+            self.services.outbox_changed()
+
+    def _record(self, todo: Sequence[tuple[NewMail, TriageResult]], contexts: dict[int, TriageContext]) -> int:
+        """Store the verdicts of a page in one transaction (each once) and queue their alerts."""
         now = self.now
-        alerted = 0
-        with self.services.db.write() as session:
-            inserted = insert_ignore_row(session, TriageRecord, {
+        rows = []
+        for event, result in todo:
+            sender = (event.message.from_addr or event.parsed.from_addr or "").lower()
+            rows.append({
                 "org_id": event.org_id, "mailbox_id": event.mailbox.id, "message_id": event.message.id,
                 "sender": sender[:320], "sender_domain": sender.rpartition("@")[2][:255],
                 "priority": result.priority.value, "summary": result.summary, "action": result.action.value,
@@ -206,19 +248,30 @@ class DigestService:
                 "amounts": [{"value": str(a.value), "currency": a.currency, "text": a.text} for a in result.amounts],
                 "reasons": list(result.reasons), "auto_action": result.auto_action, "classifier": result.classifier,
                 "initial": event.initial, "created_at": now,
-            }, ["message_id"])
+            })
+        alerted = 0
+        counts: dict[str, int] = {}
+        with self.services.db.write() as session:
+            # Another process may have triaged some of these meanwhile: only the rows inserted here alert.
+            inserted = set(insert_ignore_returning(session, TriageRecord, rows, ["message_id"], "message_id"))
             if not inserted:
-                return  # another process triaged it meanwhile
-            record = session.scalars(select(TriageRecord).where(TriageRecord.message_id == event.message.id)).one()
-            if self._should_alert(session, record, event):
-                alerted = self._alert(session, record, event.message, now)
-        log.info("triage: message %s of mailbox %s is %s%s", event.message.id, event.mailbox.id,
-                 result.priority.value, f", {alerted} alert(s)" if alerted else "")
-        if alerted:
-            self.services.outbox_changed()
+                return 0
+            records = {r.message_id: r for r in session.scalars(
+                select(TriageRecord).where(TriageRecord.message_id.in_(sorted(inserted))))}
+            for event, _ in todo:
+                record = records.get(event.message.id)
+                if record is None:
+                    continue
+                counts[record.priority] = counts.get(record.priority, 0) + 1
+                if self._should_alert(session, record, event, contexts[event.org_id]):
+                    alerted += self._alert(session, record, event.message, now)
+        mailbox = todo[0][0].mailbox.id
+        log.info("triage: mailbox %s: %s%s", mailbox, ", ".join(f"{n} {p}" for p, n in sorted(counts.items())),
+                 f", {alerted} alert(s)" if alerted else "")
+        return alerted
 
-    def _should_alert(self, session: Session, record: TriageRecord, event: NewMail) -> bool:
-        vip = record.priority == "important" and self._is_vip(session, record)
+    def _should_alert(self, session: Session, record: TriageRecord, event: NewMail, context: TriageContext) -> bool:
+        vip = record.priority == "important" and self._is_vip(context.vips, record)
         if record.priority != "critical" and not vip:
             return False
         if not event.initial:
@@ -234,8 +287,7 @@ class DigestService:
         return int(earlier or 0) < INITIAL_ALERT_CAP
 
     @staticmethod
-    def _is_vip(session: Session, record: TriageRecord) -> bool:
-        vips = set(vips_of(session, record.org_id))
+    def _is_vip(vips: Sequence[str], record: TriageRecord) -> bool:
         domain = record.sender_domain
         return record.sender in vips or domain in vips or registrable_domain(domain) in vips
 

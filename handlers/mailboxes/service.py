@@ -9,6 +9,8 @@ It is called once per newly stored message, after the message's metadata row is 
 the syncing thread, outside any database transaction, with the row and the parsed email (body
 text in memory only, never stored). A subscriber that raises is logged and skipped; the sync goes
 on. ``event.initial`` is True for the backlog of a first sync or a resync.
+``subscribe(fn, batch=True)`` calls ``fn(events)`` once per stored page instead (up to a page of
+messages, all of one mailbox), so a subscriber can share its queries across the page.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class NewMail:
 
 
 NewMailSubscriber = Callable[[NewMail], None]
+NewMailBatchSubscriber = Callable[[Sequence[NewMail]], None]
 
 
 @dataclass(frozen=True)
@@ -258,7 +261,7 @@ class MailboxService:
                  rng: random.Random | None = None) -> None:
         self.services = services
         self.connectors = connectors
-        self._subscribers: list[NewMailSubscriber] = []
+        self._subscribers: list[tuple[Callable[[Any], None], bool]] = []
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._running: set[int] = set()
@@ -269,13 +272,15 @@ class MailboxService:
 
     # ------------------------------------------------------------ new-mail event
 
-    def subscribe(self, fn: NewMailSubscriber) -> Callable[[], None]:
-        """Call ``fn(NewMail)`` for every newly synced message; returns a function that unsubscribes."""
-        self._subscribers.append(fn)
+    def subscribe(self, fn: NewMailSubscriber | NewMailBatchSubscriber, *, batch: bool = False) -> Callable[[], None]:
+        """Call ``fn(NewMail)`` for every newly synced message (``fn([NewMail, ...])`` per page when
+        ``batch``); returns a function that unsubscribes."""
+        entry = (fn, batch)
+        self._subscribers.append(entry)
 
         def unsubscribe() -> None:
-            if fn in self._subscribers:
-                self._subscribers.remove(fn)
+            if entry in self._subscribers:
+                self._subscribers.remove(entry)
 
         return unsubscribe
 
@@ -724,13 +729,23 @@ class MailboxService:
             row.provider_id = provider_id
 
     def _emit(self, info: MailboxInfo, stored: list[tuple[MailMessage, ParsedEmail]], *, initial: bool) -> None:
-        for row, email in stored:
-            event = NewMail(org_id=info.org_id, mailbox=info, message=row, parsed=email, initial=initial)
-            for subscriber in list(self._subscribers):
+        events = [NewMail(org_id=info.org_id, mailbox=info, message=row, parsed=email, initial=initial)
+                  for row, email in stored]
+        if not events:
+            return
+        for subscriber, batch in list(self._subscribers):
+            if batch:
+                try:
+                    subscriber(events)
+                except Exception:
+                    log.exception("mailbox %s: a new-mail subscriber failed on a page of %d message(s)",
+                                  info.id, len(events))
+                continue
+            for event in events:
                 try:
                     subscriber(event)
                 except Exception:
-                    log.exception("mailbox %s: a new-mail subscriber failed on message %s", info.id, row.id)
+                    log.exception("mailbox %s: a new-mail subscriber failed on message %s", info.id, event.message.id)
 
     def _failed(self, box: Mailbox, exc: BaseException, new: int) -> SyncOutcome:
         kind = error_kind(exc)
