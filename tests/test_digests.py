@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, update
 
 from bot.i18n import Catalog
 from bot.settings import REPO_ROOT
+from handlers.digests import service as digests_service
 from handlers.digests.commands import parse_times
 from handlers.digests.render import DigestItem, build_page, saved_minutes
 from handlers.digests.service import DigestService, quiet_end
@@ -469,3 +470,27 @@ def test_a_page_is_triaged_together_and_a_bad_message_costs_only_itself(
     assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
     text = caplog.text
     assert "could not be classified" in text and "storing them one by one" in text and "verdict not stored" in text
+
+
+def test_a_slow_classifier_stores_verdicts_as_it_goes(h: Harness, account: Account,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page is stored in one write, unless classifying it takes longer than FLUSH_SECONDS (a
+    remote model): then what is classified is stored and alerted without waiting for the rest."""
+    _setup(h, account)
+    classifier = h.services.get(Classifier)  # type: ignore[type-abstract]
+    classify = classifier.classify
+    stored_before: list[int] = []
+
+    def counting(parsed: Any, context: Any) -> Any:
+        stored_before.append(len(triage_rows(h)))
+        return classify(parsed, context)
+
+    monkeypatch.setattr(classifier, "classify", counting)
+    account.append([info_email(1), spam_email(2), info_email(3)])
+    sync(h, _box(h))
+    assert stored_before == [0, 0, 0]
+    monkeypatch.setattr(digests_service, "FLUSH_SECONDS", 0.0)
+    account.append([critical_email(4), info_email(5), spam_email(6)])
+    sync(h, _box(h))
+    assert stored_before[3:] == [3, 4, 5]
+    assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from time import monotonic as time_monotonic
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select, update
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SLOTS = ("08:00", "17:00")
 INITIAL_ALERT_HOURS = 24
 INITIAL_ALERT_CAP = 3
+FLUSH_SECONDS = 5.0  # a page's verdicts are stored at least this often while it is classified
 SLOT_GRACE = timedelta(hours=24)  # a slot held by quiet hours or a stopped server is still owed this long
 WINDOW = timedelta(hours=24)
 FIRST_DIGEST_SPAN = timedelta(hours=24)
@@ -197,8 +199,10 @@ class DigestService:
         """Triage a page of newly synced messages (each once) and alert those that deserve it.
 
         One read for what is already triaged and the context of each organization, the classifier
-        outside any transaction, then one write for the whole page. A message the classifier fails
-        on is logged and left out; a page that cannot be stored together is stored one by one.
+        outside any transaction, then one write for the page, or one every ``FLUSH_SECONDS`` when
+        the classifier is slow (a remote model), so a critical message never waits for the rest of
+        its page. A message the classifier fails on is logged and left out; verdicts that cannot be
+        stored together are stored one by one.
         """
         if not events:
             return
@@ -208,6 +212,7 @@ class DigestService:
             contexts = {org_id: self.context_for(session, org_id) for org_id in {e.org_id for e in events}}
         classifier = self.services.get(Classifier)  # type: ignore[type-abstract]
         todo: list[tuple[NewMail, TriageResult]] = []
+        since = time_monotonic()
         for event in events:
             if event.message.id in done:
                 continue
@@ -216,6 +221,13 @@ class DigestService:
             except Exception:
                 log.exception("triage: message %s of mailbox %s could not be classified",
                               event.message.id, event.mailbox.id)
+            if todo and time_monotonic() - since >= FLUSH_SECONDS:
+                self._store_verdicts(todo, contexts)
+                todo, since = [], time_monotonic()
+        self._store_verdicts(todo, contexts)
+
+    def _store_verdicts(self, todo: Sequence[tuple[NewMail, TriageResult]],
+                        contexts: dict[int, TriageContext]) -> None:
         if not todo:
             return
         try:
