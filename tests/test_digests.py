@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from bot.i18n import Catalog
 from bot.settings import REPO_ROOT
@@ -442,12 +443,16 @@ def test_two_processes_triage_alert_and_digest_once(make_harness: Any, h: Harnes
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("flush", ["page", "each"])
 def test_a_page_is_triaged_together_and_a_bad_message_costs_only_itself(
-    h: Harness, account: Account, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    h: Harness, account: Account, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, flush: str
 ) -> None:
     """The triage takes a synced page at once; a message the classifier fails on, or one deleted
-    before its verdict is stored, is left out and the rest of the page is triaged and alerted."""
+    before its verdict is stored, is left out and the rest of the page is triaged and alerted,
+    whether the page is stored in one write or verdict by verdict (a slow classifier)."""
     _setup(h, account)
+    if flush == "each":
+        monkeypatch.setattr(digests_service, "FLUSH_SECONDS", 0.0)
     classifier = h.services.get(Classifier)  # type: ignore[type-abstract]
     classify = classifier.classify
     pages: list[int] = []
@@ -469,7 +474,30 @@ def test_a_page_is_triaged_together_and_a_bad_message_costs_only_itself(
     assert [r.priority for r in triage_rows(h)] == ["critical", "informative"]
     assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
     text = caplog.text
-    assert "could not be classified" in text and "storing them one by one" in text and "verdict not stored" in text
+    assert "could not be classified" in text and "verdict not stored" in text
+    assert ("storing them one by one" in text) == (flush == "page")
+
+
+def test_a_page_whose_context_cannot_be_read_is_taken_one_message_at_a_time(
+    h: Harness, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _setup(h, account)
+    service = h.services.get(DigestService)
+    context_for = service.context_for
+    calls: list[int] = []
+
+    def flaky(session: Any, org_id: int) -> Any:
+        calls.append(org_id)
+        if len(calls) == 1:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return context_for(session, org_id)
+
+    monkeypatch.setattr(service, "context_for", flaky)
+    account.append([critical_email(1), important_email(2), spam_email(3)])
+    sync(h, _box(h))
+    assert [r.priority for r in triage_rows(h)] == ["critical", "important", "spam"]
+    assert len(calls) == 4  # the page once, then each message
+    assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
 
 
 def test_a_slow_classifier_stores_verdicts_as_it_goes(h: Harness, account: Account,

@@ -199,17 +199,31 @@ class DigestService:
         """Triage a page of newly synced messages (each once) and alert those that deserve it.
 
         One read for what is already triaged and the context of each organization, the classifier
-        outside any transaction, then one write for the page, or one every ``FLUSH_SECONDS`` when
-        the classifier is slow (a remote model), so a critical message never waits for the rest of
-        its page. A message the classifier fails on is logged and left out; verdicts that cannot be
-        stored together are stored one by one.
+        outside any transaction, then one write for the page. When the classifier is slow (a remote
+        model), what is classified is stored and alerted whenever ``FLUSH_SECONDS`` have passed, so
+        a critical message waits for at most that and one more classification, not for its whole
+        page. Failures cost only the messages at fault: one the classifier fails on is logged and
+        left out, verdicts that cannot be stored together are stored one by one, and a page whose
+        first read fails is taken one message at a time.
         """
         if not events:
             return
-        with self.services.db.session() as session:
-            done = set(session.scalars(select(TriageRecord.message_id).where(
-                TriageRecord.message_id.in_([e.message.id for e in events]))))
-            contexts = {org_id: self.context_for(session, org_id) for org_id in {e.org_id for e in events}}
+        try:
+            with self.services.db.session() as session:
+                done = set(session.scalars(select(TriageRecord.message_id).where(
+                    TriageRecord.message_id.in_([e.message.id for e in events]))))
+                contexts = {org_id: self.context_for(session, org_id) for org_id in {e.org_id for e in events}}
+        except Exception:
+            if len(events) == 1:
+                raise
+            log.warning("triage: could not read the context of %d new message(s); taking them one by one",
+                        len(events), exc_info=True)
+            for event in events:
+                try:
+                    self.on_new_mail_batch([event])
+                except Exception:
+                    log.exception("triage: message %s of mailbox %s not triaged", event.message.id, event.mailbox.id)
+            return
         classifier = self.services.get(Classifier)  # type: ignore[type-abstract]
         todo: list[tuple[NewMail, TriageResult]] = []
         since = time_monotonic()
@@ -228,13 +242,16 @@ class DigestService:
 
     def _store_verdicts(self, todo: Sequence[tuple[NewMail, TriageResult]],
                         contexts: dict[int, TriageContext]) -> None:
+        """Store verdicts together, else one by one; never raises (a failure is logged)."""
         if not todo:
             return
         try:
             alerted = self._record(todo, contexts)
         except Exception:
             if len(todo) == 1:
-                raise
+                log.exception("triage: message %s of mailbox %s: verdict not stored",
+                              todo[0][0].message.id, todo[0][0].mailbox.id)
+                return
             log.warning("triage: could not store %d verdicts together; storing them one by one", len(todo))
             alerted = 0
             for item in todo:
