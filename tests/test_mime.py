@@ -274,3 +274,34 @@ def test_what_was_written_is_what_is_read(subject: str, name: str, body: str, ht
     assert parsed.from_addr == "sender@exemple.test" and parsed.to == ("awa@atelier.test", "b@atelier.test")
     assert parsed.text.split() == body.split()
     assert not parsed.warnings
+
+
+_INNER = (b"From: Awa <awa@x.test>\r\nSubject: Devis initial\r\nDate: Wed, 03 Dec 2025 10:00:00 +0000\r\n\r\n"
+          b"Le devis est joint.\r\n")
+
+
+def _forward(disposition: bytes) -> bytes:
+    return (b"From: b@y.test\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=ZZ\r\n\r\n"
+            b"--ZZ\r\nContent-Type: text/plain\r\n\r\nVoir ci-dessous.\r\n"
+            b"--ZZ\r\nContent-Type: message/rfc822\r\n" + disposition + b"\r\n" + _INNER + b"--ZZ--\r\n")
+
+
+def test_a_forwarded_message_reads_as_one_and_an_attached_one_is_an_attachment() -> None:
+    inline = parse_email(_forward(b""))
+    assert inline.text.startswith("Voir ci-dessous.\n\n---------- Forwarded message ----------\nFrom: Awa <awa@x.test>")
+    assert "Subject: Devis initial\n\nLe devis est joint." in inline.text and not inline.attachments
+    attached = parse_email(_forward(b'Content-Disposition: attachment; filename="devis.eml"\r\n'))
+    assert attached.text == "Voir ci-dessous."
+    assert [(a.filename, a.content_type) for a in attached.attachments] == [("devis.eml", "message/rfc822")]
+
+
+def test_raw_8bit_attachment_names_and_a_commented_boundary() -> None:
+    for name in ("résumé août.pdf".encode(), "résumé août.pdf".encode("latin-1")):  # UTF-8, then Latin-1
+        raw = (b"From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=ZZ\r\n\r\n"
+               b"--ZZ\r\nContent-Type: text/plain\r\n\r\nhi\r\n--ZZ\r\nContent-Type: application/pdf\r\n"
+               b'Content-Disposition: attachment; filename="' + name + b'"\r\n\r\nxx\r\n--ZZ--\r\n')
+        assert [a.filename for a in parse_email(raw).attachments] == ["résumé août.pdf"]
+    commented = (b"From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\" (old mailer)"
+                 b"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello there\r\n--XX--\r\n")
+    email = parse_email(commented)
+    assert email.text == "hello there" and not email.attachments and not email.warnings
