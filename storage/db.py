@@ -273,7 +273,12 @@ class Database:
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the session's outermost transaction committed (never if it rolls back)."""
+    """Run ``callback`` once the session's outermost transaction committed (never if it rolls back).
+
+    A callback that raises is logged, not propagated: the transaction is committed by then, and an
+    error surfacing from the commit would make the caller take committed work for failed work
+    (a worker would process its event again).
+    """
     fired = False
 
     def fire(committed: Session) -> None:
@@ -282,7 +287,10 @@ def after_commit(session: Session, callback: Callable[[], None]) -> None:
         if fired or committed.in_nested_transaction():
             return
         fired = True
-        callback()
+        try:
+            callback()
+        except Exception:
+            logging.getLogger(__name__).exception("a follow-up of a committed transaction failed")
 
     event.listen(session, "after_commit", fire)
 
