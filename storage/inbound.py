@@ -28,16 +28,24 @@ class NewEvent:
     payload: dict[str, Any]
 
 
+def insert_ignore_returning(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
+                            returning: str | None = None) -> list[Any]:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL, 500 rows per statement (SQLite
+    allows 32,766 variables); the ``returning`` column (default: the primary key) of the rows inserted."""
+    dialect = session.get_bind().dialect.name
+    column = table.c[returning] if returning else next(iter(table.primary_key.columns))
+    out: list[Any] = []
+    for start in range(0, len(rows), 500):
+        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = ins.values(list(rows[start : start + 500])).on_conflict_do_nothing(index_elements=list(keys))
+        out.extend(session.scalars(stmt.returning(column)))
+    return out
+
+
 def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> int:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; returns rows inserted."""
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    pk = next(iter(table.primary_key.columns))
-    stmt = ins.values(list(rows)).on_conflict_do_nothing(index_elements=list(keys)).returning(pk)
     # Count what RETURNING gives back: rowcount is not reliable for multi-row inserts on every driver.
-    return len(session.execute(stmt).all())
+    return len(insert_ignore_returning(session, table, rows, keys))
 
 
 _COLUMNS = "kind, wa_message_id, status, sender, phone_number_id, payload, state, attempts, received_at"

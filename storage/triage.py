@@ -18,7 +18,6 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.inbound import insert_ignore
@@ -135,20 +134,6 @@ def insert_ignore_row(session: Session, model: type[Base], values: dict[str, Any
     """Insert one row unless its unique key exists; True when inserted."""
     table: Table = model.__table__  # type: ignore[assignment]
     return insert_ignore(session, table, [values], keys) == 1
-
-
-def insert_ignore_returning(session: Session, model: type[Base], rows: Sequence[dict[str, Any]],
-                            keys: Sequence[str], returning: str) -> list[Any]:
-    """Insert rows unless their unique key exists, in statements of at most 500 rows; the
-    ``returning`` column of those inserted."""
-    table: Table = model.__table__  # type: ignore[assignment]
-    dialect = session.get_bind().dialect.name
-    out: list[Any] = []
-    for start in range(0, len(rows), 500):  # (SQLite allows 32,766 variables per statement)
-        ins = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-        stmt = ins.values(list(rows[start : start + 500])).on_conflict_do_nothing(index_elements=list(keys))
-        out.extend(session.scalars(stmt.returning(table.c[returning])))
-    return out
 
 
 def triage_of_message(session: Session, message_id: int) -> TriageRecord | None:

@@ -34,11 +34,11 @@ from bot.services import Services
 from handlers.digests import render
 from handlers.digests.render import DigestItem, StatRow, Translate
 from handlers.mailboxes.service import NewMail
-from integrations.mime import ParsedEmail
 from integrations.triage import Classifier, Party, TriageContext, TriageResult
 from integrations.triage.sender import registrable_domain
 from integrations.whatsapp import Button, Buttons, OutgoingMessage, Recipient, Template, Text
 from storage.accounts import users_of
+from storage.inbound import insert_ignore_returning
 from storage.mail import Mailbox, MailMessage
 from storage.models import Organization, OutboxMessage, User
 from storage.quotes import Client
@@ -49,7 +49,6 @@ from storage.triage import (
     TriageFeedback,
     TriageRecord,
     TriageVip,
-    insert_ignore_returning,
     insert_ignore_row,
     items_between,
     vips_of,
@@ -183,12 +182,6 @@ class DigestService:
             timezone=settings.timezone,
         )
 
-    def classify(self, org_id: int, parsed: ParsedEmail) -> TriageResult:
-        """Classify one parsed message in its organization's current context."""
-        with self.services.db.session() as session:
-            context = self.context_for(session, org_id)
-        return self.services.get(Classifier).classify(parsed, context)  # type: ignore[type-abstract]
-
     # ------------------------------------------------------------ new mail
 
     def on_new_mail(self, event: NewMail) -> None:
@@ -282,7 +275,8 @@ class DigestService:
         counts: dict[str, int] = {}
         with self.services.db.write() as session:
             # Another process may have triaged some of these meanwhile: only the rows inserted here alert.
-            inserted = set(insert_ignore_returning(session, TriageRecord, rows, ["message_id"], "message_id"))
+            inserted = set(insert_ignore_returning(session, TriageRecord.__table__, rows, ["message_id"],  # type: ignore[arg-type]
+                                                   "message_id"))
             if not inserted:
                 return 0
             records = {r.message_id: r for r in session.scalars(
