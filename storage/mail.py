@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     or_,
     select,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -101,6 +102,9 @@ class MailMessage(Base):
     parse_warnings: Mapped[list[str]] = mapped_column(JSONType, default=list)
     removed_at: Mapped[datetime | None]
     synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the new-mail event for this row was handed to the subscribers (the triage). NULL means
+    # stored but not yet delivered: a sync cut short there (the process stopped) fetches it again.
+    delivered_at: Mapped[datetime | None]
 
 
 class MailboxLink(Base):
@@ -143,6 +147,38 @@ def known_provider_ids(session: Session, mailbox_id: int, ids: Sequence[str]) ->
                                                   MailMessage.provider_id.in_(chunk))
         ))
     return found
+
+
+def known_delivered_ids(session: Session, mailbox_id: int, ids: Sequence[str]) -> set[str]:
+    """The provider ids among ``ids`` stored for a mailbox and already handed to the new-mail subscribers."""
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        found.update(session.scalars(
+            select(MailMessage.provider_id).where(MailMessage.mailbox_id == mailbox_id,
+                                                  MailMessage.provider_id.in_(chunk),
+                                                  MailMessage.delivered_at.is_not(None))
+        ))
+    return found
+
+
+def undelivered(session: Session, mailbox_id: int, ids: Sequence[str]) -> dict[str, MailMessage]:
+    """Rows among ``ids`` stored for a mailbox whose new-mail event was never delivered, by provider id."""
+    found: dict[str, MailMessage] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        found.update((row.provider_id, row) for row in session.scalars(
+            select(MailMessage).where(MailMessage.mailbox_id == mailbox_id, MailMessage.provider_id.in_(chunk),
+                                      MailMessage.delivered_at.is_(None))
+        ))
+    return found
+
+
+def mark_delivered(session: Session, ids: Sequence[int], when: datetime) -> None:
+    """Record that the new-mail events of these rows were handed to the subscribers."""
+    for start in range(0, len(ids), 500):
+        session.execute(update(MailMessage).where(MailMessage.id.in_(list(ids[start : start + 500])))
+                        .values(delivered_at=when))
 
 
 def known_message_ids(session: Session, mailbox_id: int, message_ids: Sequence[str]) -> set[str]:

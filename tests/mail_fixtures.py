@@ -156,3 +156,40 @@ def add_gmail(h: Any, fake: FakeGmail, address: str, *, synced: bool = False) ->
         session.add(box)
         session.flush()
         return int(box.id)
+
+
+class ProcessStopped(BaseException):
+    """Stands for the process stopping (a deploy, the OOM killer) in the middle of a sync."""
+
+
+def stop_during_second_page_then_resume(service: Any, box_id: int) -> tuple[list[str], list[str]]:
+    """Sync until the subscribers get the second page, stop there, then sync again.
+
+    Returns the subjects delivered before the stop (the first page) and those delivered by the
+    sync after it, so a test can check that every message was delivered once the stop is over,
+    and that nothing delivered before it was delivered again.
+    """
+    pages: list[list[str]] = []
+
+    def stop_on_second_page(events: Any) -> None:
+        pages.append([e.message.subject for e in events])
+        if len(pages) == 2:
+            raise ProcessStopped
+
+    unsubscribe = service.subscribe(stop_on_second_page, batch=True)
+    try:
+        service.sync(box_id)
+    except ProcessStopped:
+        pass
+    else:
+        raise AssertionError("the sync never reached a second page")
+    finally:
+        unsubscribe()
+    resumed: list[str] = []
+    unsubscribe = service.subscribe(lambda event: resumed.append(event.message.subject))
+    try:
+        assert service.sync(box_id).status == "success"
+        assert service.sync(box_id).status == "success"  # a sync after that delivers nothing again
+    finally:
+        unsubscribe()
+    return pages[0], resumed

@@ -522,3 +522,42 @@ def test_a_slow_classifier_stores_verdicts_as_it_goes(h: Harness, account: Accou
     sync(h, _box(h))
     assert stored_before[3:] == [3, 4, 5]
     assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
+
+
+class _Stop(BaseException):
+    """Stands for the process stopping (a deploy, the OOM killer) in the middle of a sync."""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("stop", ["before_triage", "after_triage"])
+def test_a_sync_stopped_around_its_triage_still_alerts_once(h: Harness, account: Account,
+                                                            monkeypatch: pytest.MonkeyPatch, stop: str) -> None:
+    _setup(h, account)
+    account.append([critical_email(1), important_email(2)])
+    service = h.services.get(MailboxService)
+    emit = service._emit
+
+    def stopping(*args: Any, **kwargs: Any) -> None:
+        if stop == "after_triage":
+            emit(*args, **kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(service, "_emit", stopping)
+    with pytest.raises(_Stop):
+        service.sync(box_id := _box(h))
+    h.drain()
+    with h.services.db.session() as session:
+        delivered = list(session.scalars(select(MailMessage.delivered_at).where(MailMessage.mailbox_id == box_id)))
+    assert len(delivered) == 2 and delivered == [None, None]  # stored, never handed over
+    assert len(triage_rows(h)) == (2 if stop == "after_triage" else 0)
+
+    monkeypatch.setattr(service, "_emit", emit)  # the process comes back
+    sync(h, box_id)
+    assert [r.priority for r in triage_rows(h)] == ["critical", "important"]
+    assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
+    with h.services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(MailMessage)
+                              .where(MailMessage.delivered_at.is_(None))) == 0
+    sync(h, box_id)  # and nothing is handed over a third time
+    assert len(triage_rows(h)) == 2
+    assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1

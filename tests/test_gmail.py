@@ -24,7 +24,7 @@ from integrations.mail import (
 from storage.mail import CREDENTIALS_PURPOSE, Mailbox, MailMessage
 from tests.conftest import Harness
 from tests.fake_gmail import FakeGmail
-from tests.mail_fixtures import add_gmail, connectors_for, make_email
+from tests.mail_fixtures import add_gmail, connectors_for, make_email, stop_during_second_page_then_resume
 
 pytestmark = pytest.mark.postgres
 
@@ -202,3 +202,18 @@ def test_directory_gives_the_gmail_sender_of_the_default_mailbox(h: Harness, fak
     mail = OutgoingEmail(to=("client@exemple.test",), subject="Bonjour", text="x")
     sender.send(mail)
     assert sender.find_sent(mail.message_id)
+
+
+def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_next_time(
+    h: Harness, fake_gmail: FakeGmail
+) -> None:
+    address = unique("stopped")
+    subjects = [f"Message {i}" for i in range(60)]
+    for i, subject in enumerate(subjects):
+        fake_gmail.deliver(address, make_email(i, to=address, subject=subject), internal_date=time.time() - 3600)
+    box_id = add_gmail(h, fake_gmail, address)
+    first, resumed = stop_during_second_page_then_resume(h.services.get(MailboxService), box_id)
+    assert 0 < len(first) < 60
+    assert sorted(resumed) == sorted(set(subjects) - set(first))
+    rows = stored(h, box_id)
+    assert len(rows) == 60 and all(m.delivered_at is not None for m in rows)

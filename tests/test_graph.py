@@ -25,7 +25,7 @@ from storage.accounts import ensure_default_org
 from storage.mail import CREDENTIALS_PURPOSE, Mailbox, MailMessage
 from tests.conftest import Harness
 from tests.fake_graph import FakeGraph, form_fields
-from tests.mail_fixtures import connectors_for, make_email
+from tests.mail_fixtures import connectors_for, make_email, stop_during_second_page_then_resume
 from tests.tls import LoopbackCert
 
 pytestmark = pytest.mark.postgres
@@ -208,3 +208,19 @@ def test_directory_gives_the_outlook_sender(h: Harness, fake_graph: FakeGraph, t
     mail = OutgoingEmail(to=("client@exemple.test",), subject="Bonjour", text="x")
     sender.send(mail)
     assert sender.find_sent(mail.message_id)
+
+
+def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_next_time(
+    h: Harness, fake_graph: FakeGraph, test_cert: LoopbackCert
+) -> None:
+    address = unique("stopped")
+    subjects = [f"Message {i}" for i in range(120)]
+    for i, subject in enumerate(subjects):
+        fake_graph.deliver(address, make_email(i, to=address, subject=subject),
+                           received=datetime.now(UTC) - timedelta(hours=2))
+    box_id = add_outlook(h, fake_graph, test_cert, address)
+    first, resumed = stop_during_second_page_then_resume(h.services.get(MailboxService), box_id)
+    assert 0 < len(first) < 120
+    assert sorted(resumed) == sorted(set(subjects) - set(first))
+    after = rows(h, box_id)
+    assert len(after) == 120 and all(m.delivered_at is not None for m in after.values())

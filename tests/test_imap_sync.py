@@ -16,7 +16,12 @@ from integrations.imap import ImapSettings, ImapSource
 from storage.mail import Mailbox, MailMessage
 from tests.conftest import Harness
 from tests.dovecot import Account, Dovecot
-from tests.mail_fixtures import add_imap_mailbox, connectors_for, make_email
+from tests.mail_fixtures import (
+    add_imap_mailbox,
+    connectors_for,
+    make_email,
+    stop_during_second_page_then_resume,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -361,3 +366,17 @@ class _NoneKnown:
 
     def known_message_ids(self, ids: Any) -> set[str]:
         return set()
+
+
+def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_next_time(
+    h: Harness, account: Account
+) -> None:
+    subjects = [f"Message {i}" for i in range(150)]  # two FETCH pages of up to 100
+    account.append([make_email(i, to=account.address, subject=s) for i, s in enumerate(subjects)])
+    box_id = add_imap_mailbox(h.services, account)
+    first, resumed = stop_during_second_page_then_resume(service_of(h), box_id)
+    assert len(first) == 100
+    assert sorted(resumed) == sorted(subjects[100:])
+    stored = rows(h, box_id)
+    assert len(stored) == 150 and all(m.delivered_at is not None for m in stored)
+    assert mailbox(h, box_id).initial_sync_done

@@ -9,6 +9,11 @@ It is called once per newly stored message, after the message's metadata row is 
 the syncing thread, outside any database transaction, with the row and the parsed email (body
 text in memory only, never stored). A subscriber that raises is logged and skipped; the sync goes
 on. ``event.initial`` is True for the backlog of a first sync or a resync.
+
+Delivery is at least once: the page's rows are marked delivered and the mailbox cursor moves past
+the page only after the subscribers returned. If the process stops in between, the next sync
+fetches those messages again (their bodies were never stored) and delivers them again, so
+subscribers must be idempotent on the message (the triage is: one verdict, one alert).
 ``subscribe(fn, batch=True)`` calls ``fn(events)`` once per stored page instead (up to a page of
 messages, all of one mailbox), so a subscriber can share its queries across the page.
 """
@@ -246,8 +251,10 @@ class _Known:
         self._mailbox_id = mailbox_id
 
     def known_provider_ids(self, ids: Sequence[str]) -> set[str]:
+        # Only delivered rows count as known: one stored by a sync that stopped before handing it
+        # to the subscribers is fetched again, so its event is not lost.
         with self._services.db.session() as session:
-            return repo.known_provider_ids(session, self._mailbox_id, ids)
+            return repo.known_delivered_ids(session, self._mailbox_id, ids)
 
     def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
         with self._services.db.session() as session:
@@ -633,7 +640,9 @@ class MailboxService:
                 stored = self._store(box, page)
                 new += len(stored)
                 skipped += page.skipped
-                self._emit(info, stored, initial=page.initial or first)
+                if stored:
+                    self._emit(info, stored, initial=page.initial or first)
+                    self._delivered(box.id, [row.id for row, _ in stored], page.cursor)
         except MailAuthError as exc:
             return self.mark_needs_relink(box.id, exc)
         except (MailError, SecretBoxError) as exc:
@@ -672,7 +681,12 @@ class MailboxService:
             log.debug("mailbox %s: closing the source failed", mailbox_id)
 
     def _store(self, box: Mailbox, page: SyncPage) -> list[tuple[MailMessage, ParsedEmail]]:
-        """Parse (outside the transaction), then store metadata, changes and the cursor in one transaction."""
+        """Parse (outside the transaction), then store metadata and changes in one transaction.
+
+        Returns the messages to deliver: the new rows, and rows a sync cut short stored without
+        delivering. When there are none the page's cursor is stored in the same transaction;
+        otherwise ``_delivered`` stores it once the subscribers have had the events.
+        """
         parsed = [(remote, parse_email(remote.raw)) for remote in page.messages]
         try:
             return self._store_parsed(box, page, parsed)
@@ -689,15 +703,22 @@ class MailboxService:
         with self.services.db.write() as session:
             ids = [remote.provider_id for remote, _ in parsed]
             have = repo.known_provider_ids(session, box.id, ids) if ids else set()
+            pending = repo.undelivered(session, box.id, ids) if ids else {}
             mids = [p.message_id for _, p in parsed if p.message_id]
             known_mids = repo.known_message_ids(session, box.id, mids) if page.resync and mids else set()
             seen: set[str] = set()
             for remote, email in parsed:
-                if remote.provider_id in have or remote.provider_id in seen:
+                if remote.provider_id in seen:
                     continue
                 seen.add(remote.provider_id)
+                if remote.provider_id in have:
+                    if remote.provider_id in pending:
+                        stored.append((pending[remote.provider_id], email))  # stored, never delivered
+                    continue
                 if page.resync and email.message_id and email.message_id in known_mids:
-                    self._rebind(session, box.id, email.message_id, remote.provider_id)
+                    rebound = self._rebind(session, box.id, email.message_id, remote.provider_id)
+                    if rebound is not None and rebound.delivered_at is None:
+                        stored.append((rebound, email))
                     continue
                 row = _row(box, remote, email, now)
                 session.add(row)
@@ -714,19 +735,31 @@ class MailboxService:
             current = session.get(Mailbox, box.id)
             if current is None:
                 raise LookupError("mailbox deleted during its sync")
-            current.cursor = dict(page.cursor)
+            if not stored:
+                current.cursor = dict(page.cursor)
             session.flush()
         return stored
 
+    def _delivered(self, mailbox_id: int, ids: Sequence[int], cursor: Mapping[str, Any]) -> None:
+        """After the subscribers had a page: mark its rows delivered and move the cursor past it."""
+        with self.services.db.write() as session:
+            repo.mark_delivered(session, ids, self._now)
+            current = session.get(Mailbox, mailbox_id)
+            if current is None:
+                raise LookupError("mailbox deleted during its sync")
+            current.cursor = dict(cursor)
+
     @staticmethod
-    def _rebind(session: Session, mailbox_id: int, message_id: str, provider_id: str) -> None:
+    def _rebind(session: Session, mailbox_id: int, message_id: str, provider_id: str) -> MailMessage | None:
+        """Point the row stored under ``message_id`` at its new provider id; the row, if any."""
         if session.scalars(select(MailMessage.id).where(
                 MailMessage.mailbox_id == mailbox_id, MailMessage.provider_id == provider_id)).first() is not None:
-            return
+            return None
         row = session.scalars(select(MailMessage).where(
             MailMessage.mailbox_id == mailbox_id, MailMessage.message_id == message_id).order_by(MailMessage.id)).first()
         if row is not None:
             row.provider_id = provider_id
+        return row
 
     def _emit(self, info: MailboxInfo, stored: list[tuple[MailMessage, ParsedEmail]], *, initial: bool) -> None:
         events = [NewMail(org_id=info.org_id, mailbox=info, message=row, parsed=email, initial=initial)
