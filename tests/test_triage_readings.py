@@ -566,3 +566,185 @@ def test_a_weekday_then_en_fin_de_journee_is_one_deadline() -> None:
     result = classify(report, CONTEXT)
     assert result.priority is Priority.IMPORTANT
     assert result.deadline is not None and result.deadline.date().isoformat() == "2026-03-04"
+
+
+# Round 5 (2026-11-22): six fresh sets of 40 (16 critical each), AE–AH opened, AI–AJ held out.
+
+
+def test_a_formal_notice_recalling_what_was_paid_before_it_stays_critical() -> None:
+    notice = message(
+        "Maître Fatou Sall <f.sall@sall-avocats.test>",
+        "Hôtel Teranga c/ Mbaye Conseil - Mise en demeure",
+        "Madame,\n\nJ'interviens pour le compte de l'Hôtel Teranga. Par contrat du 5 janvier, votre cabinet "
+        "s'est engagé à livrer l'audit au plus tard le 15 février ; un acompte de 5 000 € a été réglé le "
+        "6 janvier.\n\nEn conséquence, je vous mets en demeure de livrer l'audit dans un délai de huit jours, "
+        "ou de restituer l'acompte. À défaut, ma cliente saisira le tribunal de commerce.\n\nFatou Sall, avocate",
+    )
+    assert _priority(notice) is Priority.CRITICAL
+    lifted = message(
+        "Maître Fatou Sall <f.sall@sall-avocats.test>",
+        "Hôtel Teranga c/ Mbaye Conseil - Mise en demeure",
+        "Madame,\n\nJe fais suite à la mise en demeure du 20 février. Ma cliente a reçu l'audit ce matin : la "
+        "mise en demeure est levée et le dossier est clos.\n\nFatou Sall, avocate",
+    )
+    assert _priority(lifted) is not Priority.CRITICAL
+
+
+def test_je_vous_mets_en_demeure_is_a_formal_notice() -> None:
+    notice = message(
+        "Me Clarisse Diouf <c.diouf@scp-diouf.test>",
+        "Convention de prestations n° 2025-07",
+        "Madame,\n\nJ'interviens en qualité de conseil de la Mutuelle des Enseignants. Je vous mets en demeure "
+        "de transmettre l'intégralité des rapports au plus tard le lundi 30 mars. À défaut, les pénalités "
+        "prévues à l'article 14 seront appliquées.\n\nMe Clarisse Diouf",
+    )
+    assert _priority(notice) is Priority.CRITICAL
+
+
+def test_a_tax_audit_convocation_from_an_office_des_recettes_is_a_formal_notice() -> None:
+    summons = message(
+        "Office Sénégalais des Recettes - Direction des Grandes Entreprises <dge@osr.test>",
+        "Convocation - exercices 2024 et 2025",
+        "Madame la Gérante,\n\nDans le cadre de la vérification de comptabilité de votre société, vous êtes "
+        "convoquée le lundi 9 mars à 9h00, bureau 214. Vous vous présenterez munie des grands livres et des "
+        "relevés bancaires de la période.\n\nLe chef de brigade",
+    )
+    assert _priority(summons) is Priority.CRITICAL
+
+
+def test_a_labour_inspection_visit_announced_is_a_summons() -> None:
+    visit = message(
+        "Inspection du travail - section 4 <section4@itss.test>",
+        "Contrôle de votre établissement",
+        "Madame la Gérante,\n\nL'inspection du travail procédera à une visite de votre établissement le jeudi "
+        "12 mars à 9h30. Je vous demande de tenir à ma disposition le registre unique du personnel et les "
+        "contrats de travail en cours.\n\nL'inspectrice du travail",
+    )
+    assert _priority(visit) is Priority.CRITICAL
+
+
+def test_a_domain_expiring_tonight_saying_what_stops_is_critical() -> None:
+    expiring = message(
+        "CloudOuest Domains <domains@cloudouest.test>",
+        "Action required: mbaye-conseil.test expires today at 23:59",
+        "Hello,\n\nThe automatic renewal of your domain failed this morning: the card on file has expired.\n\n"
+        "When a domain expires, every service that depends on it stops: your website and all your e-mail "
+        "addresses.\n\nTo keep your services running, please authorise the renewal before 18:00 today by "
+        "replying to this message.\n\nCloudOuest Domains",
+        Auto_Submitted="auto-generated",
+    )
+    assert _priority(expiring) is Priority.CRITICAL
+
+
+def test_an_introduced_prospects_order_lapsing_today_with_the_money_lost_after_is_critical() -> None:
+    order = message(
+        "Kofi Mensah <kofi@coldchain-gh.test>",
+        "Firm order - introduced by Northwind",
+        "Dear Ms Mbaye,\n\nYour client Northwind, copied here, suggested I contact you. Our board approved a "
+        "firm order of 18,000,000 FCFA for the same audit. The order is funded by a grant whose window "
+        "closes tonight: I need your written acceptance of the attached terms before 17:00 today. After "
+        "that the grant money is lost and the project goes back to next year's budget.\n\nKofi Mensah",
+        Cc="Awa Ndiaye <awa.ndiaye@northwind.test>",
+    )
+    assert _priority(order) is Priority.CRITICAL
+
+
+def test_a_colleague_reporting_a_hacked_mailbox_with_todays_list_is_critical() -> None:
+    hacked = message(
+        "Moussa Faye <moussa@mbaye-conseil.test>",
+        "Re: Nouvelle messagerie",
+        "Khady,\n\nLa boîte compta@ a été piratée cette nuit : elle a servi à envoyer à nos clients une fausse "
+        "facture avec un nouveau RIB. J'ai changé le mot de passe. Il faut maintenant, aujourd'hui :\n"
+        "- valider le message d'alerte aux clients ;\n- prévenir la banque.\n\nMoussa",
+    )
+    assert _priority(hacked) is Priority.CRITICAL
+
+
+def test_a_rejected_transfer_with_the_ways_to_send_it_today_is_critical() -> None:
+    rejected = message(
+        "Ousmane Ba - Banque du Fleuve <o.ba@banquedufleuve.test>",
+        "Rejet de votre virement - droits de douane",
+        "Madame Mbaye,\n\nVotre ordre de virement de 12 000 000 FCFA au profit du Trésor public a été rejeté ce "
+        "matin : la seconde signature manque. Les conteneurs doivent être enlevés aujourd'hui.\n\nPour que le "
+        "paiement parte aujourd'hui (dernier traitement à 15h00), vous pouvez :\n- passer à l'agence avec "
+        "l'ordre signé par les deux signataires ;\n- ou me renvoyer cet ordre signé et scanné.\n\nOusmane Ba",
+    )
+    assert _priority(rejected) is Priority.CRITICAL
+
+
+def test_a_suspension_the_reply_says_is_cancelled_is_informative() -> None:
+    cancelled = message(
+        "CloudOuest Billing <billing@cloudouest.test>",
+        "Re: Final notice - invoice 4471 overdue - suspension scheduled 03/03/2026 12:00",
+        "Dear Khady Mbaye,\n\nWe have received your transfer this morning and the invoice is marked as paid.\n\n"
+        "The suspension scheduled for tomorrow at 12:00 has been cancelled. There is nothing further you need "
+        "to do.\n\nCloudOuest Accounts",
+    )
+    assert _priority(cancelled) is Priority.INFORMATIVE
+
+
+def test_a_meeting_that_was_postponed_is_news_and_no_need_to_hurry_waives_today() -> None:
+    later = message(
+        "Awa Ndiaye <awa.ndiaye@northwind.test>",
+        "RE: Avenant n°2 - signature",
+        "Bonjour Khady,\n\nBonne nouvelle : le comité de ce matin a été reporté au jeudi 5 mars. Inutile donc "
+        "de vous presser : vous pouvez nous retourner l'avenant signé jusqu'au mercredi 4 mars au soir.\n\nAwa",
+    )
+    assert _priority(later) is Priority.IMPORTANT
+
+
+def test_an_offer_whose_price_evolves_is_a_price_change() -> None:
+    prices = message(
+        "Lagune Télécom Entreprises <entreprises@lagune-telecom.test>",
+        "Votre offre Fibre Pro évolue au 1er avril",
+        "Madame Mbaye,\nCompte client : LT-0088412\n\nNous vous remercions de votre fidélité. Le tarif de "
+        "l'offre Fibre Pro évoluera à compter du 1er avril : 65 000 FCFA HT par mois au lieu de 55 000 FCFA HT.\n\n"
+        "Si ces nouvelles conditions ne vous conviennent pas, vous pouvez, avant le 15 mars, passer sans frais "
+        "à l'offre Fibre Essentiel ou résilier sans pénalité.\n\nLagune Télécom - Service Entreprises",
+    )
+    assert _priority(prices) is Priority.IMPORTANT
+
+
+def test_would_need_to_know_by_a_date_is_an_ask() -> None:
+    follow_up = message(
+        "Dr Yaw Boateng <y.boateng@sunrise-imaging.test>",
+        "Following up: partnership proposal",
+        "Dear Ms Mbaye,\n\nI am following up on the proposal I sent last month. We are finalising our April rota "
+        "and would need to know by Friday 13 March whether you would like to start with the pilot.\n\n"
+        "Best regards,\nYaw Boateng",
+    )
+    assert _priority(follow_up) is Priority.IMPORTANT
+
+
+def test_a_paid_award_is_a_scam() -> None:
+    award = message(
+        "Global Business Excellence Awards <nominations@gbe-awards.test>",
+        "Congratulations! Mbaye Conseil selected for the 2026 Excellence Award",
+        "Dear Ms Mbaye,\n\nWe are delighted to inform you that Mbaye Conseil has been selected by our "
+        "international panel as a winner of the Best Consultancy 2026 award. To confirm your award, please "
+        "complete the winner form and pay the certification fee of USD 1,450 within 72 hours.\n\n"
+        "Confirm my award: https://gbe-awards.test/confirm\n\nThe Selection Committee",
+    )
+    assert _priority(award) is Priority.SPAM
+
+
+def test_a_tax_audit_mentioned_in_passing_is_no_formal_notice() -> None:
+    fees = message(
+        "Fiduciaire Sarr <cabinet@fiduciaire-sarr.test>",
+        "Lettre de mission 2027 - révision des honoraires",
+        "Madame,\n\nCompte tenu des télédéclarations et de l'accompagnement lié à la vérification de comptabilité "
+        "en cours, nos honoraires passent de 550 000 à 615 000 FCFA HT par mois au 1er janvier. Nous vous "
+        "remercions de nous retourner la lettre de mission signée avant le 15 décembre.\n\nFiduciaire Sarr",
+    )
+    assert _priority(fees) is Priority.IMPORTANT
+
+
+def test_the_senders_own_plan_is_no_ask_and_nothing_needed_from_your_side_waives_it() -> None:
+    thanks = message(
+        "Sarah Janssens <sarah@delvaux-retail.test>",
+        "RE: Go-live - confirmation",
+        "Hello Khady,\n\nThe synchronisation has been running without errors since yesterday's switch-over. "
+        "Management has confirmed that no penalties will be applied, as agreed. I will send the signed "
+        "acceptance certificate next week; nothing is needed from your side in the meantime.\n\nKind regards,\nSarah",
+    )
+    assert _priority(thanks) is Priority.INFORMATIVE

@@ -479,3 +479,15 @@ def test_rien_a_faire_says_no_action_unless_it_means_in_vain_or_describes_an_opt
 )
 def test_card_data_asked(text: str, asked: bool) -> None:
     assert read_cues("Objet", fold(text), "").card_data_asked is asked
+
+
+def test_a_leading_lookbehind_keeps_the_word_gate_and_still_excludes() -> None:
+    from integrations.triage.text import compile_terms, word_prefixes
+
+    terms = compile_terms([r"(?<!i will )(?<!we'll )send (?:it|the)\b", r"kindly"])
+    assert terms.gate == frozenset({"sen", "kin"})
+    asked = "please send the signed copy"
+    assert terms.search(asked, word_prefixes(asked)) is not None
+    planned = "i will send the signed copy"
+    assert terms.search(planned, word_prefixes(planned)) is None
+    assert not terms.possible(word_prefixes("nothing to see here"))

@@ -162,8 +162,16 @@ class Cues:
 
     @cached_property
     def consequence_sentences(self) -> frozenset[Span]:
-        """Sentences that say what happens otherwise."""
-        return frozenset(self._hits(_CONSEQUENCE))
+        """Sentences that say what happens otherwise.
+
+        Not a threat the message says is withdrawn ("the suspension scheduled for tomorrow has been
+        cancelled"), nor, in a reply whose new text says so, the old threat its subject repeats.
+        """
+        withdrawn = self._resolved_spans
+        hits = self._hits(_CONSEQUENCE) - withdrawn
+        if withdrawn and is_reply_subject(self.subject):
+            hits = {(s, e) for s, e in hits if s >= len(self.subject)}
+        return frozenset(hits)
 
     @property
     def consequence(self) -> bool:
@@ -220,15 +228,25 @@ class Cues:
     @cached_property
     def formal_notice(self) -> bool:
         """A formal legal or tax notice, or a summons by an authority."""
-        if self._has(_FORMAL):
-            return True
-        # "Je suis convoqué au ministère" explains the sender's own absence: the summons is not ours.
+        return self.formal_notice_start is not None
+
+    @cached_property
+    def formal_notice_start(self) -> int | None:
+        """Where the formal notice is stated: its first mention in the body, else in the subject."""
         text = self.text
-        summoned = any(
-            not _SELF_SUMMONED.search(text, max(0, m.start() - 25), m.start())
-            for m in _SUMMONS.finditer(text, self.prefixes)
-        )
-        return summoned and self._has(_AUTHORITY)
+        body = len(self.subject)
+        found = [m.start() for m in _FORMAL.finditer(text, self.prefixes)]
+        if not found:
+            # "Je suis convoqué au ministère" explains the sender's own absence: the summons is not ours.
+            summoned = [
+                m.start()
+                for m in _SUMMONS.finditer(text, self.prefixes)
+                if not _SELF_SUMMONED.search(text, max(0, m.start() - 25), m.start())
+            ]
+            found = summoned if summoned and self._has(_AUTHORITY) else []
+        if not found:
+            return None
+        return min((p for p in found if p >= body), default=min(found))
 
     @cached_property
     def severe(self) -> bool:
@@ -378,11 +396,24 @@ class Cues:
     @cached_property
     def resolved(self) -> bool:
         """An incident is said to be fixed or closed."""
+        return bool(self._resolved_spans)
+
+    @cached_property
+    def _resolved_spans(self) -> set[Span]:
         text = self.text
-        return any(
-            not _CONDITIONAL.match(text, s, e)
+        return {
+            (s, e)
             for s, e in _sentence_hits(_RESOLVED, text, self.spans, self.prefixes)
-        )
+            if not _CONDITIONAL.match(text, s, e)
+        }
+
+    @cached_property
+    def notice_withdrawn(self) -> bool:
+        """A formal notice said to be settled after it is stated ("la mise en demeure est levée, le
+        paiement ayant été reçu"). What was settled before the notice ("un acompte a été réglé le 10
+        mars") is its history, not its end."""
+        start = self.formal_notice_start
+        return start is not None and any(s >= start for s, _ in self._resolved_spans)
 
     @cached_property
     def price_change(self) -> bool:

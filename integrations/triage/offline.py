@@ -343,7 +343,7 @@ def _decide(r: _Reading) -> _Verdict:
             phishing=True,
         )
     # "Ce courriel vous est adressé à titre d'information" does not make a served writ optional.
-    if c.formal_notice and not b.bulk and not c.resolved:
+    if c.formal_notice and not b.bulk and not c.notice_withdrawn:
         summons = (
             "summons" if re.search(r"convo|summon", r.folded_subject + r.folded_body) else "formal_notice"
         )

@@ -142,6 +142,12 @@ def _heads(fragment: str, depth: int = 0) -> set[str] | None:
     fragment = fragment.removeprefix("\\b")
     if depth > 6:
         return None
+    # A lookbehind consumes nothing: the match still starts with what follows it.
+    while fragment.startswith(("(?<!", "(?<=")):
+        close = _closing(fragment, 0)
+        if close < 0:
+            return None
+        fragment = fragment[close + 1 :]
     if fragment.startswith("(?:"):
         close = _closing(fragment, 0)
         if close < 0:

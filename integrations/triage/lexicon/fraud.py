@@ -158,6 +158,10 @@ LOTTERY: tuple[str, ...] = (
     r"(?:process|traiter) (?:your|votre) (?:claim|reclamation|dossier de gain)",
     r"(?:awards?|prize|lotto|loto) draw",
     r"inheritance",
+    # Paid "awards": "selected by our international panel as a winner … pay the certification fee".
+    r"(?:selected|chosen|nominated) [\w' ]{0,60}as (?:a |the )?winner",
+    r"winner(?:'s)? (?:form|package|fee)",
+    r"(?:a ete|avez ete) (?:selectionnee?|choisie?|designee?)s? [\w' ]{0,60}(?:comme )?(?:laureate?|gagnante?)s?",
 )
 
 INVESTMENT_SCAM: tuple[str, ...] = (

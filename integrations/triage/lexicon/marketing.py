@@ -169,9 +169,13 @@ SERVICE_RELATIONSHIP: tuple[str, ...] = (
     r"(?:notifications?|alertes?) (?:de paiement )?sont activees",
     r"identifiant client",
     r"numero client",
+    r"(?:compte|contrat|reference) client\s*(?:n(?:°|o)\s*)?:",
+    r"(?:nous vous remercions|merci) de votre fidelite",
     # English
     r"as an? (?:user|customer|client|subscriber|member)",
     r"your (?:account|subscription|plan|workspace|dashboard|customer id) (?!will|has been|is)",
     r"you (?:are receiving|received) this (?:email|message) because you (?:have|signed|are|subscribed|opted)",
     r"customer (?:id|number)",
+    r"(?:customer|client) account\s*(?:no\.?\s*)?:",
+    r"thank you for your (?:loyalty|continued business)",
 )

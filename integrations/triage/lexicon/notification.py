@@ -75,6 +75,9 @@ RESOLVED: tuple[str, ...] = (
     r"(?:probleme|incident) (?:est )?regle",
     r"aucune donnee n'a ete perdue",
     r"rentre dans l'ordre",
+    # The threat itself is withdrawn: "la suspension prévue demain a été annulée".
+    r"(?:suspension|coupure|resiliation|fermeture|mise en demeure)[\w' :,/-]{0,60}(?:a ete|est) (?:annulee|levee|suspendue|retiree)",
+    r"(?:dossier|affaire|litige) (?:est|a ete) (?:clos|cloture|classe)\b",
     # Done already: the thing the message is about has been carried out.
     r"c'est deja fait",
     r"(?:nous accusons|accuse) reception de votre (?:virement|paiement|reglement)",
@@ -91,6 +94,7 @@ RESOLVED: tuple[str, ...] = (
     # English
     r"(?:has been|is|was|have been) (?:resolved|fixed|restored)",
     r"back to normal",
+    r"(?:suspension|cut-?off|termination|closure|disconnection)[\w' :,/-]{0,60}(?:has been|was|is) (?:cancell?ed|lifted|withdrawn|called off)",
     r"working (?:again|normally)",
     r"(?:ticket|incident|case) (?:has been |is )?(?:closed|resolved)",
     r"no longer urgent",
@@ -107,6 +111,7 @@ RESOLVED: tuple[str, ...] = (
 PRICE_CHANGES: tuple[str, ...] = (
     r"(?:evolution|hausse|augmentation|modification|changement|revision) (?:de |des )?(?:nos |vos )?(?:tarifs|prix|conditions tarifaires)",
     r"nouveaux tarifs",
+    r"(?:tarifs?|prix|abonnements?|forfaits?|offres?) [\w' ]{0,40}(?:evolue|evoluera|evoluent|evolueront) (?:au|a compter|des|le|en)\b",
     r"(?:price|pricing) (?:change|increase|update)",
     r"new (?:prices|pricing|rates)",
     r"(?:tarifs|prices) (?:evolueront|will (?:change|increase))",

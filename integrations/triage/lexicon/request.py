@@ -63,11 +63,16 @@ ASKS: tuple[str, ...] = (
     r"envoyez[- ](?:nous|moi)",
     r"faites[- ](?:nous|moi) parvenir",
     r"(?:deposez|televersez|telechargez|envoyez|transmettez|fournissez|chargez)[- ](?:le|la|les|votre|vos|nous|moi|un|une|ce|cette)\b",
-    r"(?:vous )?(?:mettons|met) en demeure de",
+    r"(?:vous )?(?:mets|mettons|met|mettent) en demeure de",
+    # A list of things to do follows: "Il faut maintenant, aujourd'hui : - valider …".
+    r"il (?:me |nous |te |vous )?(?:faut|faudra|faudrait)\b[^.:\n]{0,30}:",
+    # Options the reader must pick from: "Pour que le paiement parte aujourd'hui, vous pouvez : - …".
+    r"(?:vous pouvez|tu peux)\s*:",
     # English
     r"please(?! do not| don't| note| find| see| be advised| be informed| ignore| disregard| accept| contact| feel)",
     r"kindly",
-    r"(?:renew|update|sign|return|complete|submit|pay|confirm|upload|send|provide) (?:it|them|the|your|this|these|us)\b",
+    # An imperative, not the sender's own plan ("I will send the signed certificate next week").
+    r"(?<!i will )(?<!we will )(?<!i'll )(?<!we'll )(?<!i shall )(?:renew|update|sign|return|complete|submit|pay|confirm|upload|send|provide) (?:it|them|the|your|this|these|us)\b",
     r"actions? to (?:be )?take[n]?",
     r"could you",
     r"can you",
@@ -78,6 +83,8 @@ ASKS: tuple[str, ...] = (
     r"we need",
     r"i'd need",
     r"we'd need",
+    r"(?:i|we) would need",
+    r"would need (?:to know|your|a decision|an answer|confirmation)",
     r"we require",
     r"i require",
     r"needed (?:by|before|from you)",
@@ -120,11 +127,12 @@ NO_ACTION: tuple[str, ...] = (
     r"aucune action n'est requise",
     # English
     r"no (?:further )?action (?:is )?(?:required|needed|necessary)",
-    r"nothing (?:is )?(?:required|needed|expected) (?:from|of) you",
+    r"nothing (?:is )?(?:required|needed|expected) (?:from|of|on) (?:you|your side|your end)\b",
     r"you (?:don't|do not) need to do anything",
     r"no need to (?:reply|respond|do anything)",
     r"no (?:reply|response) (?:is )?(?:needed|required|necessary)",
     r"nothing (?:for you )?to do",
+    r"nothing (?:further|else|more) (?:you need to|for you to|to) do",
     # The question a notice asks and answers itself: "Do I need to do anything? No."
     r"(?:do i|do you|do we) need to do anything\s*\?\s*(?:no|nothing)\b",
     r"(?:dois-je|devez-vous|ai-je|avez-vous) (?:a )?(?:faire )?quelque chose (?:a faire )?\s*\?\s*(?:non|rien)\b",

@@ -5,7 +5,7 @@ from __future__ import annotations
 FORMAL_NOTICES: tuple[str, ...] = (
     # French
     r"mise en demeure",
-    r"(?:vous )?(?:mettons|met) en demeure",
+    r"(?:vous )?(?:mets|mettons|met|mettent) en demeure",
     r"commandement de payer",
     r"injonction de payer",
     r"sommation de payer",
@@ -52,6 +52,9 @@ SUMMONS: tuple[str, ...] = (
     r"(?:equipe|mission) d'inspection [\w' ]{0,60}se rendra",
     r"(?:un )?controle (?:de votre (?:etablissement|entreprise|societe)|sur place) sera effectue",
     r"notification de controle",
+    # "L'inspection du travail procédera à une visite de votre établissement le vendredi 13".
+    r"(?:procedera|procederont|effectuera|realisera) a (?:une|un) (?:visite|controle|inspection)",
+    r"(?:will|shall) (?:carry out|conduct|perform|make) an? (?:inspection|site visit|audit|inspection visit)",
     r"(?:an )?(?:on-site )?inspection (?:of your (?:premises|company|business) )?will (?:take place|be carried out)",
     r"(?:the )?(?:case|matter|hearing) (?:is )?(?:listed|set|scheduled|called) for (?:hearing )?(?:tomorrow|today|this)",
     r"(?:your )?(?:attendance|appearance) (?:in court |at the hearing )?is (?:required|mandatory)",
@@ -73,6 +76,14 @@ AUTHORITIES: tuple[str, ...] = (
     r"judge",
     r"hearing",
     r"inspection du travail",
+    r"direction (?:generale )?des (?:impots|douanes|grandes entreprises)",
+    r"office [\w' ]{0,30}des recettes",
+    r"brigade de (?:verification|controle)",
+    # The legal name of an on-site tax audit: a summons in one is the tax office's, but the audit
+    # mentioned in passing ("l'accompagnement lié à la vérification en cours") is no notice.
+    r"verification (?:generale )?de (?:la )?comptabilite",
+    r"procedures? fiscales?",
+    r"code du travail",
     r"(?:equipe|mission|service|direction) (?:d'inspection|des inspections|de l'inspection)",
     r"prud'?hom\w*",
     r"urssaf",
@@ -117,7 +128,8 @@ CONSEQUENCES: tuple[str, ...] = (
     r"(?:nous )?perdons",
     r"nous perdrions",
     r"glisser(?:a|ait)?",
-    r"(?:reporte|reportee|repousse) (?:au|a la|a|de)",
+    # "Sera reporté à janvier" is a threat; "le conseil a été reporté au jeudi" is news.
+    r"(?<!a ete )(?<!ont ete )(?<!est )(?<!sont )(?:reporte|reportee|repousse) (?:au|a la|a|de)",
     r"non-conformite",
     r"taxation d'office",
     r"si nous ne recevons pas",
@@ -185,6 +197,15 @@ CONSEQUENCES: tuple[str, ...] = (
     r"(?:sera|seront|serait|seraient) en rupture",
     r"(?:will|would) (?:have to )?be (?:destroyed|scrapped|thrown away|written off)",
     r"(?:nous |me )?coute (?:environ |pres de )?\d",
+    # What is lost when the date passes: "after that the grant money is lost".
+    r"(?:money|funding|grant|budget|deposit|subsidy|slot|booking)(?: \w+)? (?:is|are|will be|would be|gets?) lost",
+    r"goes? back (?:in)?to next year'?s budget",
+    r"(?:repart|repartira|retournera|bascule(?:ra)?) (?:sur|au|dans) (?:le )?budget (?:de )?l'(?:annee|exercice) (?:prochaine?|suivante?)",
+    # What stops when a domain or a service lapses: "every service that depends on it stops".
+    r"(?:every|all|each) (?:\w+ ){0,2}(?:services?|systems?|sites?)\b[\w ,]{0,40}?\b(?:stops?|goes down|go down)\b",
+    r"(?:tous les|chacun des) (?:\w+ ){0,2}(?:services?|systemes?|sites?)\b[\w' ,]{0,40}?(?:s'arretent|cessent|tombent)",
+    r"to keep (?:your|the|our) (?:\w+ ){0,2}(?:running|online|active|working)",
+    r"pour (?:que vos|garder vos|maintenir vos) (?:\w+ ){0,2}(?:services?|sites?|systemes?)\b[\w' ]{0,20}(?:actifs?|en ligne|en service|fonctionnent)",
 )
 
 # Consequences serious enough to make an escalation critical whatever the delay.
@@ -256,6 +277,8 @@ OUTAGES: tuple[str, ...] = (
     r"(?:violation|fuite|exposition|compromission) (?:de |des )?donnees",
     r"donnees [\w' ]{0,40}(?:exposees|divulguees|accessibles a (?:tous|n'importe qui))",
     r"data (?:breach|leak|exposure)",
+    # A mailbox or account taken over: "la boîte compta@ a été piratée cette nuit".
+    r"(?:boite|messagerie|compte|mailbox|account|serveur|server)\b[\w@.' -]{0,30}(?:a ete|ont ete|est|sont|was|has been|were|have been) (?:piratee?s?|hackee?s?|compromise?s?|hacked|compromised)",
     r"(?:personal|patient|customer|client) data [\w' ]{0,30}(?:exposed|leaked|visible)",
     # Someone else's data shown to the wrong people: "SMS contenant le nom d'autres patients".
     r"(?:donnees|noms?|informations|dossiers|coordonnees|resultats) (?:personnelles |medicales )?d'autres (?:patients|clients|utilisateurs|personnes|eleves|salaries|assures)",
@@ -317,7 +340,7 @@ LOW_PRIORITY: tuple[str, ...] = (
     r"pas (?:d'une|une) urgence",
     r"nothing urgent",
     r"(?:inutile|pas (?:la peine|besoin)) (?:donc )?de (?:\w+ ){0,4}(?:dans la precipitation|en urgence|tout de suite)",
-    r"(?:inutile|pas (?:la peine|besoin)) (?:donc )?de (?:vous |te |nous )?precipiter",
+    r"(?:inutile|pas (?:la peine|besoin)) (?:donc )?de (?:vous |te |nous )?(?:precipiter|presser)",
     r"no need to (?:rush|hurry)",
     r"not urgent",
     r"a votre convenance",
