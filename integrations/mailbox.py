@@ -61,7 +61,8 @@ class KnownMessages(Protocol):
     """What the store already has, so sources never download a known message again."""
 
     def known_provider_ids(self, ids: Sequence[str]) -> set[str]:
-        """The subset of provider ids already stored for this mailbox."""
+        """The subset of provider ids already stored for this mailbox and handed to the new-mail
+        subscribers (one stored by a sync that stopped before that is fetched again)."""
         ...
 
     def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
