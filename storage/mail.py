@@ -105,6 +105,9 @@ class MailMessage(Base):
     # When the new-mail event for this row was handed to the subscribers (the triage). NULL means
     # stored but not yet delivered: a sync cut short there (the process stopped) fetches it again.
     delivered_at: Mapped[datetime | None]
+    # Deliveries started and never finished: a message whose delivery keeps killing the process is
+    # given up after a few, so it cannot hold its mailbox back forever.
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class MailboxLink(Base):
@@ -181,15 +184,17 @@ def mark_delivered(session: Session, ids: Sequence[int], when: datetime) -> None
                         .values(delivered_at=when))
 
 
-def known_message_ids(session: Session, mailbox_id: int, message_ids: Sequence[str]) -> set[str]:
-    """The Message-IDs among ``message_ids`` already stored for a mailbox."""
+def known_message_ids(session: Session, mailbox_id: int, message_ids: Sequence[str], *,
+                      delivered_only: bool = False) -> set[str]:
+    """The Message-IDs among ``message_ids`` already stored for a mailbox (and delivered, if asked)."""
     found: set[str] = set()
     for start in range(0, len(message_ids), 500):
         chunk = list(message_ids[start : start + 500])
-        found.update(m for m in session.scalars(
-            select(MailMessage.message_id).where(MailMessage.mailbox_id == mailbox_id,
-                                                 MailMessage.message_id.in_(chunk))
-        ) if m)
+        query = select(MailMessage.message_id).where(MailMessage.mailbox_id == mailbox_id,
+                                                     MailMessage.message_id.in_(chunk))
+        if delivered_only:
+            query = query.where(MailMessage.delivered_at.is_not(None))
+        found.update(m for m in session.scalars(query) if m)
     return found
 
 

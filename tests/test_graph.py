@@ -25,7 +25,12 @@ from storage.accounts import ensure_default_org
 from storage.mail import CREDENTIALS_PURPOSE, Mailbox, MailMessage
 from tests.conftest import Harness
 from tests.fake_graph import FakeGraph, form_fields
-from tests.mail_fixtures import connectors_for, make_email, stop_during_second_page_then_resume
+from tests.mail_fixtures import (
+    ProcessStopped,
+    connectors_for,
+    make_email,
+    stop_during_second_page_then_resume,
+)
 from tests.tls import LoopbackCert
 
 pytestmark = pytest.mark.postgres
@@ -224,3 +229,31 @@ def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_nex
     assert sorted(resumed) == sorted(set(subjects) - set(first))
     after = rows(h, box_id)
     assert len(after) == 120 and all(m.delivered_at is not None for m in after.values())
+
+
+def test_a_message_stored_but_not_delivered_before_a_410_is_delivered_by_the_resync(
+    h: Harness, fake_graph: FakeGraph, test_cert: LoopbackCert
+) -> None:
+    address = unique("resync")
+    for i in range(2):
+        fake_graph.deliver(address, make_email(i, to=address), received=datetime.now(UTC) - timedelta(hours=2))
+    box_id = add_outlook(h, fake_graph, test_cert, address)
+    service = h.services.get(MailboxService)
+    assert service.sync(box_id).new == 2
+    fake_graph.deliver(address, make_email(5, to=address, subject="Pas encore remis"))
+
+    def stop(events: Any) -> None:
+        raise ProcessStopped
+
+    unsubscribe = service.subscribe(stop, batch=True)
+    with pytest.raises(ProcessStopped):
+        service.sync(box_id)
+    unsubscribe()
+    fake_graph.expire_delta_tokens()  # a long stop: the delta link is gone (410), a resync follows
+    fake_graph.deliver(address, make_email(6, to=address, subject="Nouveau"))
+    events: list[NewMail] = []
+    service.subscribe(events.append)
+    assert service.sync(box_id).status == "success"
+    assert sorted(e.message.subject for e in events) == ["Nouveau", "Pas encore remis"]
+    after = rows(h, box_id)
+    assert len(after) == 4 and all(m.delivered_at is not None for m in after.values())

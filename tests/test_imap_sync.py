@@ -17,6 +17,7 @@ from storage.mail import Mailbox, MailMessage
 from tests.conftest import Harness
 from tests.dovecot import Account, Dovecot
 from tests.mail_fixtures import (
+    ProcessStopped,
     add_imap_mailbox,
     connectors_for,
     make_email,
@@ -380,3 +381,69 @@ def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_nex
     stored = rows(h, box_id)
     assert len(stored) == 150 and all(m.delivered_at is not None for m in stored)
     assert mailbox(h, box_id).initial_sync_done
+
+
+def test_a_message_stored_but_not_delivered_before_a_uidvalidity_change_is_delivered_by_the_resync(
+    h: Harness, account: Account
+) -> None:
+    with account.client() as client:
+        client.create_folder("Dossiers")
+    old = [make_email(i, to=account.address, message_id=f"<dossier-{i}@exemple.test>") for i in range(2)]
+    account.append(old, folder="Dossiers")
+    box_id = add_imap_mailbox(h.services, account, folders=["Dossiers"])
+    assert service_of(h).sync(box_id).new == 2
+    late = make_email(5, to=account.address, message_id="<dossier-5@exemple.test>")
+    account.append([late], folder="Dossiers")
+
+    def stop(events: Sequence[NewMail]) -> None:
+        raise ProcessStopped
+
+    unsubscribe = service_of(h).subscribe(stop, batch=True)
+    with pytest.raises(ProcessStopped):
+        service_of(h).sync(box_id)
+    unsubscribe()
+    assert [r.delivered_at is None for r in rows(h, box_id)] == [False, False, True]
+
+    # The folder is rebuilt meanwhile (new UIDVALIDITY): the resync matches by Message-ID, and the
+    # message never delivered is downloaded again and delivered, not just rebound to its new UID.
+    with account.client() as client:
+        client.delete_folder("Dossiers")
+        client.create_folder("Dossiers")
+    account.append([*old, late, make_email(7, to=account.address, message_id="<dossier-7@exemple.test>")],
+                   folder="Dossiers")
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+    assert service_of(h).sync(box_id).status == "success"
+    assert [e.message.message_id for e in recorder.events] == ["<dossier-5@exemple.test>", "<dossier-7@exemple.test>"]
+    stored = rows(h, box_id)
+    assert len(stored) == 4 and all(r.delivered_at is not None for r in stored)
+
+
+def test_a_page_whose_delivery_keeps_stopping_the_process_is_given_up_after_three(
+    h: Harness, account: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    account.append([make_email(i, to=account.address) for i in range(2)])
+    box_id = add_imap_mailbox(h.services, account)
+    deliveries: list[int] = []
+
+    def crash(events: Sequence[NewMail]) -> None:
+        deliveries.append(len(events))
+        raise ProcessStopped
+
+    unsubscribe = service_of(h).subscribe(crash, batch=True)
+    for _ in range(3):  # the first delivery and two replays, each stopping the process
+        with pytest.raises(ProcessStopped):
+            service_of(h).sync(box_id)
+    with caplog.at_level("WARNING", logger="handlers.mailboxes.service"):
+        assert service_of(h).sync(box_id).status == "success"  # given up: the mailbox moves on
+    unsubscribe()
+    assert deliveries == [2, 2, 2]
+    assert sum("given up after 3 unfinished deliveries" in r.getMessage() for r in caplog.records) == 2
+    stored = rows(h, box_id)
+    assert all(r.delivered_at is not None and r.delivery_attempts == 3 for r in stored)
+
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+    account.append([make_email(9, to=account.address, subject="Après")])
+    assert service_of(h).sync(box_id).new == 1
+    assert [e.message.subject for e in recorder.events] == ["Après"]

@@ -70,6 +70,9 @@ from storage.secretbox import SecretBoxError
 
 log = logging.getLogger(__name__)
 
+# Deliveries of one new-mail event (the first and the replays after a stop) before it is given up.
+MAX_DELIVERY_ATTEMPTS = 3
+
 LINK_TTL = timedelta(minutes=15)
 OAUTH_TTL = timedelta(minutes=15)
 BACKOFF_BASE = 30.0
@@ -257,8 +260,10 @@ class _Known:
             return repo.known_delivered_ids(session, self._mailbox_id, ids)
 
     def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
+        # Likewise on a resync: a message stored but never delivered is downloaded again (and
+        # rebound to its new id by ``_store_parsed``) rather than rebound unread.
         with self._services.db.session() as session:
-            return repo.known_message_ids(session, self._mailbox_id, message_ids)
+            return repo.known_message_ids(session, self._mailbox_id, message_ids, delivered_only=True)
 
 
 class MailboxService:
@@ -713,12 +718,12 @@ class MailboxService:
                 seen.add(remote.provider_id)
                 if remote.provider_id in have:
                     if remote.provider_id in pending:
-                        stored.append((pending[remote.provider_id], email))  # stored, never delivered
+                        self._redeliver(box.id, pending[remote.provider_id], email, stored, now)
                     continue
                 if page.resync and email.message_id and email.message_id in known_mids:
                     rebound = self._rebind(session, box.id, email.message_id, remote.provider_id)
                     if rebound is not None and rebound.delivered_at is None:
-                        stored.append((rebound, email))
+                        self._redeliver(box.id, rebound, email, stored, now)
                     continue
                 row = _row(box, remote, email, now)
                 session.add(row)
@@ -739,6 +744,20 @@ class MailboxService:
                 current.cursor = dict(page.cursor)
             session.flush()
         return stored
+
+    @staticmethod
+    def _redeliver(mailbox_id: int, row: MailMessage, email: ParsedEmail,
+                   stored: list[tuple[MailMessage, ParsedEmail]], now: datetime) -> None:
+        """A row stored by a sync that stopped before delivering it: deliver it again, or give up on it
+        after ``MAX_DELIVERY_ATTEMPTS`` deliveries that never finished (it would hold the mailbox
+        back forever if its delivery is what stops the process)."""
+        row.delivery_attempts = (row.delivery_attempts or 0) + 1
+        if row.delivery_attempts < MAX_DELIVERY_ATTEMPTS:
+            stored.append((row, email))
+            return
+        row.delivered_at = now
+        log.warning("mailbox %s: message %s given up after %d unfinished deliveries",
+                    mailbox_id, row.id, row.delivery_attempts)
 
     def _delivered(self, mailbox_id: int, ids: Sequence[int], cursor: Mapping[str, Any]) -> None:
         """After the subscribers had a page: mark its rows delivered and move the cursor past it."""
