@@ -140,28 +140,18 @@ class MailboxOAuthState(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-def known_provider_ids(session: Session, mailbox_id: int, ids: Sequence[str]) -> set[str]:
-    """The provider ids among ``ids`` already stored for a mailbox."""
+def known_provider_ids(session: Session, mailbox_id: int, ids: Sequence[str], *,
+                       delivered_only: bool = False) -> set[str]:
+    """The provider ids among ``ids`` already stored for a mailbox (and, if asked, already handed to
+    the new-mail subscribers)."""
     found: set[str] = set()
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
-        found.update(session.scalars(
-            select(MailMessage.provider_id).where(MailMessage.mailbox_id == mailbox_id,
-                                                  MailMessage.provider_id.in_(chunk))
-        ))
-    return found
-
-
-def known_delivered_ids(session: Session, mailbox_id: int, ids: Sequence[str]) -> set[str]:
-    """The provider ids among ``ids`` stored for a mailbox and already handed to the new-mail subscribers."""
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        found.update(session.scalars(
-            select(MailMessage.provider_id).where(MailMessage.mailbox_id == mailbox_id,
-                                                  MailMessage.provider_id.in_(chunk),
-                                                  MailMessage.delivered_at.is_not(None))
-        ))
+        query = select(MailMessage.provider_id).where(MailMessage.mailbox_id == mailbox_id,
+                                                      MailMessage.provider_id.in_(chunk))
+        if delivered_only:
+            query = query.where(MailMessage.delivered_at.is_not(None))
+        found.update(session.scalars(query))
     return found
 
 

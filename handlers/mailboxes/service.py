@@ -257,7 +257,7 @@ class _Known:
         # Only delivered rows count as known: one stored by a sync that stopped before handing it
         # to the subscribers is fetched again, so its event is not lost.
         with self._services.db.session() as session:
-            return repo.known_delivered_ids(session, self._mailbox_id, ids)
+            return repo.known_provider_ids(session, self._mailbox_id, ids, delivered_only=True)
 
     def known_message_ids(self, message_ids: Sequence[str]) -> set[str]:
         # Likewise on a resync: a message stored but never delivered is downloaded again (and
