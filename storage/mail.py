@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -140,13 +140,18 @@ class MailboxOAuthState(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[list[Any]]:
+    """``values`` in lists of at most ``size`` (bound parameters per statement stay bounded)."""
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
 def known_provider_ids(session: Session, mailbox_id: int, ids: Sequence[str], *,
                        delivered_only: bool = False) -> set[str]:
     """The provider ids among ``ids`` already stored for a mailbox (and, if asked, already handed to
     the new-mail subscribers)."""
     found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
+    for chunk in _chunks(ids):
         query = select(MailMessage.provider_id).where(MailMessage.mailbox_id == mailbox_id,
                                                       MailMessage.provider_id.in_(chunk))
         if delivered_only:
@@ -158,8 +163,7 @@ def known_provider_ids(session: Session, mailbox_id: int, ids: Sequence[str], *,
 def undelivered(session: Session, mailbox_id: int, ids: Sequence[str]) -> dict[str, MailMessage]:
     """Rows among ``ids`` stored for a mailbox whose new-mail event was never delivered, by provider id."""
     found: dict[str, MailMessage] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
+    for chunk in _chunks(ids):
         found.update((row.provider_id, row) for row in session.scalars(
             select(MailMessage).where(MailMessage.mailbox_id == mailbox_id, MailMessage.provider_id.in_(chunk),
                                       MailMessage.delivered_at.is_(None))
@@ -169,17 +173,15 @@ def undelivered(session: Session, mailbox_id: int, ids: Sequence[str]) -> dict[s
 
 def mark_delivered(session: Session, ids: Sequence[int], when: datetime) -> None:
     """Record that the new-mail events of these rows were handed to the subscribers."""
-    for start in range(0, len(ids), 500):
-        session.execute(update(MailMessage).where(MailMessage.id.in_(list(ids[start : start + 500])))
-                        .values(delivered_at=when))
+    for chunk in _chunks(ids):
+        session.execute(update(MailMessage).where(MailMessage.id.in_(chunk)).values(delivered_at=when))
 
 
 def known_message_ids(session: Session, mailbox_id: int, message_ids: Sequence[str], *,
                       delivered_only: bool = False) -> set[str]:
     """The Message-IDs among ``message_ids`` already stored for a mailbox (and delivered, if asked)."""
     found: set[str] = set()
-    for start in range(0, len(message_ids), 500):
-        chunk = list(message_ids[start : start + 500])
+    for chunk in _chunks(message_ids):
         query = select(MailMessage.message_id).where(MailMessage.mailbox_id == mailbox_id,
                                                      MailMessage.message_id.in_(chunk))
         if delivered_only:

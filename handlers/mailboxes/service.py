@@ -717,13 +717,14 @@ class MailboxService:
                     continue
                 seen.add(remote.provider_id)
                 if remote.provider_id in have:
-                    if remote.provider_id in pending:
-                        self._redeliver(box.id, pending[remote.provider_id], email, stored, now)
+                    again = pending.get(remote.provider_id)
+                    if again is not None and self._redeliver(box.id, again, now):
+                        stored.append((again, email))
                     continue
                 if page.resync and email.message_id and email.message_id in known_mids:
                     rebound = self._rebind(session, box.id, email.message_id, remote.provider_id)
-                    if rebound is not None and rebound.delivered_at is None:
-                        self._redeliver(box.id, rebound, email, stored, now)
+                    if rebound is not None and rebound.delivered_at is None and self._redeliver(box.id, rebound, now):
+                        stored.append((rebound, email))
                     continue
                 row = _row(box, remote, email, now)
                 session.add(row)
@@ -737,36 +738,31 @@ class MailboxService:
                 session.execute(update(MailMessage).where(
                     MailMessage.mailbox_id == box.id, MailMessage.provider_id.in_(page.removed),
                     MailMessage.removed_at.is_(None)).values(removed_at=now))
-            current = session.get(Mailbox, box.id)
-            if current is None:
-                raise LookupError("mailbox deleted during its sync")
-            if not stored:
-                current.cursor = dict(page.cursor)
+            if stored:
+                _check_exists(session, box.id)
+            else:
+                _move_cursor(session, box.id, page.cursor)
             session.flush()
         return stored
 
     @staticmethod
-    def _redeliver(mailbox_id: int, row: MailMessage, email: ParsedEmail,
-                   stored: list[tuple[MailMessage, ParsedEmail]], now: datetime) -> None:
-        """A row stored by a sync that stopped before delivering it: deliver it again, or give up on it
-        after ``MAX_DELIVERY_ATTEMPTS`` deliveries that never finished (it would hold the mailbox
-        back forever if its delivery is what stops the process)."""
+    def _redeliver(mailbox_id: int, row: MailMessage, now: datetime) -> bool:
+        """A row stored by a sync that stopped before delivering it: whether to deliver it again. It is
+        given up (marked delivered) after ``MAX_DELIVERY_ATTEMPTS`` deliveries that never finished, as
+        it would hold the mailbox back forever if its delivery is what stops the process."""
         row.delivery_attempts = (row.delivery_attempts or 0) + 1
         if row.delivery_attempts < MAX_DELIVERY_ATTEMPTS:
-            stored.append((row, email))
-            return
+            return True
         row.delivered_at = now
         log.warning("mailbox %s: message %s given up after %d unfinished deliveries",
                     mailbox_id, row.id, row.delivery_attempts)
+        return False
 
     def _delivered(self, mailbox_id: int, ids: Sequence[int], cursor: Mapping[str, Any]) -> None:
         """After the subscribers had a page: mark its rows delivered and move the cursor past it."""
         with self.services.db.write() as session:
             repo.mark_delivered(session, ids, self._now)
-            current = session.get(Mailbox, mailbox_id)
-            if current is None:
-                raise LookupError("mailbox deleted during its sync")
-            current.cursor = dict(cursor)
+            _move_cursor(session, mailbox_id, cursor)
 
     @staticmethod
     def _rebind(session: Session, mailbox_id: int, message_id: str, provider_id: str) -> MailMessage | None:
@@ -1014,6 +1010,17 @@ class MailboxService:
 
 
 # ---------------------------------------------------------------- rows and forms
+
+
+def _check_exists(session: Session, mailbox_id: int) -> Mailbox:
+    current = session.get(Mailbox, mailbox_id)
+    if current is None:
+        raise LookupError("mailbox deleted during its sync")
+    return current
+
+
+def _move_cursor(session: Session, mailbox_id: int, cursor: Mapping[str, Any]) -> None:
+    _check_exists(session, mailbox_id).cursor = dict(cursor)
 
 
 def _row(box: Mailbox, remote: Any, email: ParsedEmail, now: datetime) -> MailMessage:
