@@ -193,3 +193,37 @@ def stop_during_second_page_then_resume(service: Any, box_id: int) -> tuple[list
     finally:
         unsubscribe()
     return pages[0], resumed
+
+
+def fail_some_then_resume(service: Any, box_id: int, failing: set[str]) -> tuple[list[str], list[str]]:
+    """Sync with a batch subscriber that fails (``NotDelivered``) on the messages whose subject is in
+    ``failing``, then sync again with a working one.
+
+    Returns the subjects the first sync delivered and those the next sync delivered, so a test
+    can check that the next sync delivered again exactly the failed ones and what the first sync
+    never reached, and nothing the first sync had delivered.
+    """
+    from handlers.mailboxes.service import NotDelivered
+
+    first: list[str] = []
+
+    def failing_subscriber(events: Any) -> None:
+        first.extend(e.message.subject for e in events)
+        bad = [e.message.id for e in events if e.message.subject in failing]
+        if bad:
+            raise NotDelivered(bad)
+
+    unsubscribe = service.subscribe(failing_subscriber, batch=True)
+    try:
+        outcome = service.sync(box_id)
+    finally:
+        unsubscribe()
+    assert (outcome.status, outcome.error_kind) == ("error", "delivery"), outcome
+    resumed: list[str] = []
+    unsubscribe = service.subscribe(lambda event: resumed.append(event.message.subject))
+    try:
+        assert service.sync(box_id).status == "success"
+        assert service.sync(box_id).status == "success"  # a sync after that delivers nothing again
+    finally:
+        unsubscribe()
+    return first, resumed

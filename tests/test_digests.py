@@ -447,9 +447,10 @@ def test_two_processes_triage_alert_and_digest_once(make_harness: Any, h: Harnes
 def test_a_page_is_triaged_together_and_a_bad_message_costs_only_itself(
     h: Harness, account: Account, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, flush: str
 ) -> None:
-    """The triage takes a synced page at once; a message the classifier fails on, or one deleted
-    before its verdict is stored, is left out and the rest of the page is triaged and alerted,
-    whether the page is stored in one write or verdict by verdict (a slow classifier)."""
+    """The triage takes a synced page at once; a message the classifier fails on, or one whose
+    verdict cannot be stored, is left out and the rest of the page is triaged and alerted,
+    whether the page is stored in one write or verdict by verdict (a slow classifier). The
+    messages left out are not lost: the next sync delivers them again and they are triaged."""
     _setup(h, account)
     if flush == "each":
         monkeypatch.setattr(digests_service, "FLUSH_SECONDS", 0.0)
@@ -468,14 +469,23 @@ def test_a_page_is_triaged_together_and_a_bad_message_costs_only_itself(
 
     monkeypatch.setattr(classifier, "classify", flaky)
     account.append([critical_email(1), important_email(2), spam_email(3), info_email(4)])
+    mailboxes = h.services.get(MailboxService)
     with caplog.at_level("INFO"):
-        sync(h, _box(h))
+        outcome = mailboxes.sync(_box(h))
+    h.drain()
+    assert (outcome.status, outcome.error_kind) == ("error", "delivery")
     assert pages == [4]
     assert [r.priority for r in triage_rows(h)] == ["critical", "informative"]
     assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
     text = caplog.text
     assert "could not be classified" in text and "verdict not stored" in text
     assert ("storing them one by one" in text) == (flush == "page")
+
+    monkeypatch.setattr(classifier, "classify", classify)  # the classifier is back
+    sync(h, _box(h))
+    assert pages == [4, 2]  # only the two left out, again (the deleted one's row is stored anew)
+    assert sorted(r.priority for r in triage_rows(h)) == ["critical", "important", "informative", "spam"]
+    assert len([s for s in sent_to_user(h) if isinstance(s.message, Buttons)]) == 1
 
 
 def test_a_page_whose_context_cannot_be_read_is_taken_one_message_at_a_time(

@@ -24,7 +24,13 @@ from integrations.mail import (
 from storage.mail import CREDENTIALS_PURPOSE, Mailbox, MailMessage
 from tests.conftest import Harness
 from tests.fake_gmail import FakeGmail
-from tests.mail_fixtures import add_gmail, connectors_for, make_email, stop_during_second_page_then_resume
+from tests.mail_fixtures import (
+    add_gmail,
+    connectors_for,
+    fail_some_then_resume,
+    make_email,
+    stop_during_second_page_then_resume,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -217,3 +223,17 @@ def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_nex
     assert sorted(resumed) == sorted(set(subjects) - set(first))
     rows = stored(h, box_id)
     assert len(rows) == 60 and all(m.delivered_at is not None for m in rows)
+
+
+def test_messages_a_subscriber_failed_on_are_delivered_again_by_the_next_sync(
+    h: Harness, fake_gmail: FakeGmail
+) -> None:
+    address = unique("failed")
+    subjects = [f"Message {i}" for i in range(60)]
+    for i, subject in enumerate(subjects):
+        fake_gmail.deliver(address, make_email(i, to=address, subject=subject), internal_date=time.time() - 3600)
+    box_id = add_gmail(h, fake_gmail, address)
+    failing = {"Message 3", "Message 4"}
+    first, resumed = fail_some_then_resume(h.services.get(MailboxService), box_id, failing)
+    assert failing <= set(first) and len(first) < 60
+    assert sorted(resumed) == sorted((set(subjects) - set(first)) | failing)

@@ -28,6 +28,7 @@ from tests.fake_graph import FakeGraph, form_fields
 from tests.mail_fixtures import (
     ProcessStopped,
     connectors_for,
+    fail_some_then_resume,
     make_email,
     stop_during_second_page_then_resume,
 )
@@ -229,6 +230,21 @@ def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_nex
     assert sorted(resumed) == sorted(set(subjects) - set(first))
     after = rows(h, box_id)
     assert len(after) == 120 and all(m.delivered_at is not None for m in after.values())
+
+
+def test_messages_a_subscriber_failed_on_are_delivered_again_by_the_next_sync(
+    h: Harness, fake_graph: FakeGraph, test_cert: LoopbackCert
+) -> None:
+    address = unique("failed")
+    subjects = [f"Message {i}" for i in range(120)]
+    for i, subject in enumerate(subjects):
+        fake_graph.deliver(address, make_email(i, to=address, subject=subject),
+                           received=datetime.now(UTC) - timedelta(hours=2))
+    box_id = add_outlook(h, fake_graph, test_cert, address)
+    failing = {"Message 3", "Message 4"}
+    first, resumed = fail_some_then_resume(h.services.get(MailboxService), box_id, failing)
+    assert failing <= set(first) and len(first) < 120
+    assert sorted(resumed) == sorted((set(subjects) - set(first)) | failing)
 
 
 def test_a_message_stored_but_not_delivered_before_a_410_is_delivered_by_the_resync(

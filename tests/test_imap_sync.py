@@ -291,31 +291,73 @@ def test_a_hanging_mailbox_times_out_and_never_holds_up_the_others(
     assert (stuck_box.status, stuck_box.last_error_kind) == ("error", "timeout")
 
 
-def test_a_failing_subscriber_never_stops_the_sync(h: Harness, account: Account) -> None:
+def test_messages_a_subscriber_failed_on_are_delivered_again_by_the_next_sync(h: Harness, account: Account) -> None:
+    """A subscriber that raises (a database error while storing a verdict, say) does not lose its
+    messages: the others are delivered, the sync ends as an error with a backoff and a plain
+    reason, and the next sync delivers again exactly the messages some subscriber failed on."""
+    from handlers.mailboxes.service import NotDelivered
+
     account.append([make_email(i, to=account.address) for i in range(3)])
     box_id = add_imap_mailbox(h.services, account)
     recorder = Recorder()
-    pages: list[list[NewMail]] = []
+    pages: list[list[str]] = []
+    failures = {"each": 1, "batch": 1}
 
-    def broken(event: NewMail) -> None:
-        raise RuntimeError("triage bug")
+    def broken_once(event: NewMail) -> None:
+        if event.message.subject == "Demande numéro 0" and failures["each"]:
+            failures["each"] -= 1
+            raise RuntimeError("database is locked")
 
-    def broken_batch(events: Sequence[NewMail]) -> None:
-        raise RuntimeError("triage bug")
+    def batch_once(events: Sequence[NewMail]) -> None:
+        pages.append([e.message.subject for e in events])
+        if failures["batch"]:
+            failures["batch"] -= 1
+            raise NotDelivered([e.message.id for e in events if e.message.subject == "Demande numéro 1"])
 
-    service_of(h).subscribe(broken)
-    service_of(h).subscribe(broken_batch, batch=True)
-    unsubscribe = service_of(h).subscribe(recorder)
-    unsubscribe_pages = service_of(h).subscribe(lambda events: pages.append(list(events)), batch=True)
-    assert service_of(h).sync(box_id).new == 3
-    assert len(recorder.events) == 3
-    # A batch subscriber gets the same events, a stored page at a time.
-    assert [[e.message.id for e in page] for page in pages] == [[e.message.id for e in recorder.events]]
-    unsubscribe()
-    unsubscribe_pages()
+    service = service_of(h)
+    service.subscribe(broken_once)
+    service.subscribe(batch_once, batch=True)
+    service.subscribe(recorder)
+    outcome = service.sync(box_id)
+    assert (outcome.status, outcome.error_kind, outcome.new) == ("error", "delivery", 3)
+    assert len(recorder.events) == 3  # every subscriber had the whole page
+    box = mailbox(h, box_id)
+    assert box.last_error_kind == "delivery" and box.failures == 1
+    assert box.next_sync_at is not None and box.next_sync_at > h.clock.now()
+
     account.append([make_email(9, to=account.address)])
-    assert service_of(h).sync(box_id).new == 1
-    assert len(recorder.events) == 3 and len(pages) == 1
+    outcome = service.sync(box_id)
+    assert outcome.status == "success"
+    again = ["Demande numéro 0", "Demande numéro 1", "Demande numéro 9"]
+    assert [e.message.subject for e in recorder.events[3:]] == again
+    assert pages[1:] == [again]
+    box = mailbox(h, box_id)
+    assert box.last_error_kind is None and box.failures == 0
+    assert service.sync(box_id).new == 0
+    assert len(recorder.events) == 6
+
+
+def test_a_message_a_subscriber_always_fails_on_is_given_up_and_newer_mail_flows(
+    h: Harness, account: Account
+) -> None:
+    account.append([make_email(i, to=account.address) for i in range(2)])
+    box_id = add_imap_mailbox(h.services, account)
+    recorder = Recorder()
+
+    def poison(event: NewMail) -> None:
+        if event.message.subject == "Demande numéro 1":
+            raise RuntimeError("classifier bug")
+
+    service = service_of(h)
+    service.subscribe(poison)
+    service.subscribe(recorder)
+    statuses = [service.sync(box_id).status for _ in range(4)]
+    # Delivered three times in all (the first sync and two replays), then given up.
+    assert statuses == ["error", "error", "error", "success"]
+    assert [e.message.subject for e in recorder.events] == ["Demande numéro 0", "Demande numéro 1", "Demande numéro 1", "Demande numéro 1"]
+    account.append([make_email(5, to=account.address)])
+    assert service.sync(box_id).status == "success"
+    assert [e.message.subject for e in recorder.events[4:]] == ["Demande numéro 5"]
 
 
 def test_gmail_over_imap_deduplicates_on_x_gm_msgid(make_harness: Any, clock: Any) -> None:

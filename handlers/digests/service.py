@@ -33,7 +33,7 @@ from bot.outbox import enqueue_messages, send_to_user
 from bot.services import Services
 from handlers.digests import render
 from handlers.digests.render import DigestItem, StatRow, Translate
-from handlers.mailboxes.service import NewMail
+from handlers.mailboxes.service import NewMail, NotDelivered
 from integrations.triage import Classifier, Party, TriageContext, TriageResult
 from integrations.triage.sender import registrable_domain
 from integrations.whatsapp import Button, Buttons, OutgoingMessage, Recipient, Template, Text
@@ -195,9 +195,10 @@ class DigestService:
         outside any transaction, then one write for the page. When the classifier is slow (a remote
         model), what is classified is stored and alerted whenever ``FLUSH_SECONDS`` have passed, so
         a critical message waits for at most that and one more classification, not for its whole
-        page. Failures cost only the messages at fault: one the classifier fails on is logged and
-        left out, verdicts that cannot be stored together are stored one by one, and a page whose
-        first read fails is taken one message at a time.
+        page. Failures cost only the messages at fault: one the classifier fails on is left out,
+        verdicts that cannot be stored together are stored one by one, and a page whose first read
+        fails is taken one message at a time. The messages left out are named in ``NotDelivered``
+        at the end, so the mailbox sync delivers them again later instead of losing their triage.
         """
         if not events:
             return
@@ -211,14 +212,19 @@ class DigestService:
                 raise
             log.warning("triage: could not read the context of %d new message(s); taking them one by one",
                         len(events), exc_info=True)
+            left: list[int] = []
             for event in events:
                 try:
                     self.on_new_mail_batch([event])
                 except Exception:
+                    left.append(event.message.id)
                     log.exception("triage: message %s of mailbox %s not triaged", event.message.id, event.mailbox.id)
+            if left:
+                raise NotDelivered(left) from None
             return
         classifier = self.services.get(Classifier)  # type: ignore[type-abstract]
         todo: list[tuple[NewMail, TriageResult]] = []
+        left = []
         since = time_monotonic()
         for event in events:
             if event.message.id in done:
@@ -226,35 +232,42 @@ class DigestService:
             try:
                 todo.append((event, classifier.classify(event.parsed, contexts[event.org_id])))
             except Exception:
+                left.append(event.message.id)
                 log.exception("triage: message %s of mailbox %s could not be classified",
                               event.message.id, event.mailbox.id)
             if todo and time_monotonic() - since >= FLUSH_SECONDS:
-                self._store_verdicts(todo, contexts)
+                left += self._store_verdicts(todo, contexts)
                 todo, since = [], time_monotonic()
-        self._store_verdicts(todo, contexts)
+        left += self._store_verdicts(todo, contexts)
+        if left:
+            raise NotDelivered(left)
 
     def _store_verdicts(self, todo: Sequence[tuple[NewMail, TriageResult]],
-                        contexts: dict[int, TriageContext]) -> None:
-        """Store verdicts together, else one by one; never raises (a failure is logged)."""
+                        contexts: dict[int, TriageContext]) -> list[int]:
+        """Store verdicts together, else one by one; never raises. The messages whose verdict
+        could not be stored (each failure is logged)."""
         if not todo:
-            return
+            return []
+        left: list[int] = []
         try:
             alerted = self._record(todo, contexts)
         except Exception:
             if len(todo) == 1:
                 log.exception("triage: message %s of mailbox %s: verdict not stored",
                               todo[0][0].message.id, todo[0][0].mailbox.id)
-                return
+                return [todo[0][0].message.id]
             log.warning("triage: could not store %d verdicts together; storing them one by one", len(todo))
             alerted = 0
             for item in todo:
                 try:
                     alerted += self._record([item], contexts)
                 except Exception:
+                    left.append(item[0].message.id)
                     log.exception("triage: message %s of mailbox %s: verdict not stored",
                                   item[0].message.id, item[0].mailbox.id)
         if alerted:
             self.services.outbox_changed()
+        return left
 
     def _record(self, todo: Sequence[tuple[NewMail, TriageResult]], contexts: dict[int, TriageContext]) -> int:
         """Store the verdicts of a page in one transaction (each once) and queue their alerts."""

@@ -7,13 +7,17 @@ each mailbox on its own, so one mailbox that fails or hangs never delays the oth
 The new-mail event: ``MailboxService.subscribe(fn)`` registers ``fn(event: NewMail) -> None``.
 It is called once per newly stored message, after the message's metadata row is committed, in
 the syncing thread, outside any database transaction, with the row and the parsed email (body
-text in memory only, never stored). A subscriber that raises is logged and skipped; the sync goes
-on. ``event.initial`` is True for the backlog of a first sync or a resync.
+text in memory only, never stored). ``event.initial`` is True for the backlog of a first sync or a
+resync.
 
 Delivery is at least once: the page's rows are marked delivered and the mailbox cursor moves past
 the page only after the subscribers returned. If the process stops in between, the next sync
 fetches those messages again (their bodies were never stored) and delivers them again, so
-subscribers must be idempotent on the message (the triage is: one verdict, one alert).
+subscribers must be idempotent on the message (the triage is: one verdict, one alert). A
+subscriber that raises does the same for the messages it failed on (all of its page, or those
+named by ``NotDelivered``): the others are marked delivered, the cursor stays before the page, and
+the sync ends as an error with the usual backoff, so the next attempt delivers them again. A
+message whose delivery never finishes is given up after ``MAX_DELIVERY_ATTEMPTS`` deliveries.
 ``subscribe(fn, batch=True)`` calls ``fn(events)`` once per stored page instead (up to a page of
 messages, all of one mailbox), so a subscriber can share its queries across the page.
 """
@@ -109,6 +113,23 @@ class NewMail:
 
 
 NewMailSubscriber = Callable[[NewMail], None]
+
+
+class NotDelivered(Exception):
+    """Raised by a batch subscriber for the messages (row ids) it could not handle this time, such as
+    verdicts a database error kept from being stored: they are delivered again by the next sync."""
+
+    def __init__(self, message_ids: Sequence[int]) -> None:
+        super().__init__(f"{len(message_ids)} new message(s) not handled")
+        self.message_ids = frozenset(message_ids)
+
+
+class DeliveryIncomplete(Exception):
+    """Some messages of a page were not handled by every subscriber: the sync stops before the page."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} new message(s) will be delivered again")
+        self.count = count
 NewMailBatchSubscriber = Callable[[Sequence[NewMail]], None]
 
 
@@ -219,6 +240,7 @@ ERROR_TEXT = {
     "config": "This provider is not configured on this Courrier server.",
     "credentials": "The saved credentials cannot be decrypted (encryption key missing or changed).",
     "internal": "Unexpected error while syncing; the server logs have the details.",
+    "delivery": "Some new messages could not be sorted; they will be sorted at the next attempt.",
 }
 
 
@@ -232,6 +254,8 @@ def error_kind(exc: BaseException) -> str:
         return exc.kind
     if isinstance(exc, SecretBoxError):
         return "credentials"
+    if isinstance(exc, DeliveryIncomplete):
+        return "delivery"
     if isinstance(exc, MailError):
         return "config" if "not configured" in str(exc) else "network"
     return "internal"
@@ -646,11 +670,14 @@ class MailboxService:
                 new += len(stored)
                 skipped += page.skipped
                 if stored:
-                    self._emit(info, stored, initial=page.initial or first)
-                    self._delivered(box.id, [row.id for row, _ in stored], page.cursor)
+                    failed = self._emit(info, stored, initial=page.initial or first)
+                    self._delivered(box.id, [row.id for row, _ in stored if row.id not in failed],
+                                    None if failed else page.cursor)
+                    if failed:
+                        raise DeliveryIncomplete(len(failed))
         except MailAuthError as exc:
             return self.mark_needs_relink(box.id, exc)
-        except (MailError, SecretBoxError) as exc:
+        except (MailError, SecretBoxError, DeliveryIncomplete) as exc:
             return self._failed(box, exc, new)
         except Exception as exc:
             log.exception("mailbox %s: sync failed unexpectedly", box.id)
@@ -758,11 +785,13 @@ class MailboxService:
                     mailbox_id, row.id, row.delivery_attempts)
         return False
 
-    def _delivered(self, mailbox_id: int, ids: Sequence[int], cursor: Mapping[str, Any]) -> None:
-        """After the subscribers had a page: mark its rows delivered and move the cursor past it."""
+    def _delivered(self, mailbox_id: int, ids: Sequence[int], cursor: Mapping[str, Any] | None) -> None:
+        """After the subscribers had a page: mark the rows they handled delivered and, when they
+        handled all of it, move the cursor past the page."""
         with self.services.db.write() as session:
             repo.mark_delivered(session, ids, self._now)
-            _move_cursor(session, mailbox_id, cursor)
+            if cursor is not None:
+                _move_cursor(session, mailbox_id, cursor)
 
     @staticmethod
     def _rebind(session: Session, mailbox_id: int, message_id: str, provider_id: str) -> MailMessage | None:
@@ -776,16 +805,24 @@ class MailboxService:
             row.provider_id = provider_id
         return row
 
-    def _emit(self, info: MailboxInfo, stored: list[tuple[MailMessage, ParsedEmail]], *, initial: bool) -> None:
+    def _emit(self, info: MailboxInfo, stored: list[tuple[MailMessage, ParsedEmail]], *, initial: bool) -> set[int]:
+        """Hand the page to every subscriber; the row ids that some subscriber failed on."""
         events = [NewMail(org_id=info.org_id, mailbox=info, message=row, parsed=email, initial=initial)
                   for row, email in stored]
+        failed: set[int] = set()
         if not events:
-            return
+            return failed
+        ids = {event.message.id for event in events}
         for subscriber, batch in list(self._subscribers):
             if batch:
                 try:
                     subscriber(events)
+                except NotDelivered as exc:
+                    failed |= exc.message_ids & ids
+                    log.warning("mailbox %s: a new-mail subscriber could not handle %d of %d message(s); "
+                                "they will be delivered again", info.id, len(exc.message_ids & ids), len(events))
                 except Exception:
+                    failed |= ids
                     log.exception("mailbox %s: a new-mail subscriber failed on a page of %d message(s)",
                                   info.id, len(events))
                 continue
@@ -793,7 +830,9 @@ class MailboxService:
                 try:
                     subscriber(event)
                 except Exception:
+                    failed.add(event.message.id)
                     log.exception("mailbox %s: a new-mail subscriber failed on message %s", info.id, event.message.id)
+        return failed
 
     def _failed(self, box: Mailbox, exc: BaseException, new: int) -> SyncOutcome:
         kind = error_kind(exc)
