@@ -667,7 +667,7 @@ class MailboxService:
             first = not box.initial_sync_done
             for page in source.pages(dict(box.cursor or {}), since, _Known(self.services, box.id)):
                 stored = self._store(box, page)
-                new += len(stored)
+                new += sum(1 for row, _ in stored if not row.delivery_attempts)  # not the replays
                 skipped += page.skipped
                 if stored:
                     failed = self._emit(info, stored, initial=page.initial or first)
