@@ -3,8 +3,11 @@ situation from the label guide, in French or English, that the rules used to get
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from integrations.mime import ParsedEmail
 from integrations.triage import OfflineClassifier, Priority, TriageContext
+from integrations.triage.deadline import find_deadlines
 from integrations.triage.sender import lookalike_of
 from integrations.triage.text import fold
 from tests.triage_support import CONTEXT, MONDAY_9, message
@@ -748,3 +751,131 @@ def test_the_senders_own_plan_is_no_ask_and_nothing_needed_from_your_side_waives
         "acceptance certificate next week; nothing is needed from your side in the meantime.\n\nKind regards,\nSarah",
     )
     assert _priority(thanks) is Priority.INFORMATIVE
+
+
+# ---------------------------------------------------------------- round 6
+
+FRIDAY_EVENING = datetime.fromisoformat("2026-03-06T18:30:00+00:00")
+
+
+def test_a_weekday_followed_by_an_hour_is_that_days_time_not_a_day_of_the_month() -> None:
+    found = find_deadlines("Unless I receive a plan before Monday 9am, we will move on.", FRIDAY_EVENING)
+    assert [(d.when.date().isoformat(), d.when.hour) for d in found] == [("2026-03-09", 9)]
+    # "lundi 16" and "Monday 16 at 9am" are still the 16th.
+    assert find_deadlines("see you Monday 16 at 9am", FRIDAY_EVENING)[0].when.day == 16
+
+
+def test_a_date_followed_by_au_plus_tard_is_a_deadline() -> None:
+    found = find_deadlines("Il faudrait leur confirmer ce soir au plus tard.", MONDAY_9)
+    assert found and found[0].marked
+    assert find_deadlines("Send it on Friday at the latest.", MONDAY_9)[0].marked
+    # "Commande ferme" is a firm order, not a closing: its date is not marked as a deadline.
+    assert not find_deadlines("Votre commande ferme du 12/03 est bien enregistrée.", MONDAY_9)[0].marked
+
+
+def test_a_client_threatening_to_move_the_work_to_another_vendor_is_critical() -> None:
+    churn = message(
+        "Laura Whitfield <l.whitfield@tidewater-pay.test>",
+        "Where the integration project stands",
+        "Khady,\n\nWe have missed two milestones in a row. Unless I receive a realistic recovery plan before "
+        "Monday 9am, I will recommend that we move the remaining work to another vendor.\n\nLaura",
+        date=FRIDAY_EVENING,
+    )
+    assert _priority(churn) is Priority.CRITICAL
+
+
+def test_a_stranger_whose_deal_goes_to_the_next_bidder_unless_confirmed_today_is_critical() -> None:
+    award = message(
+        "Efua Mensah <efua@kpong-agro.test>",
+        "Go-ahead for the rollout",
+        "Dear Khady,\n\nOur management approved your proposal. I need your written confirmation today that the "
+        "start date and the team still stand. If I can't give the board that, they will look at the "
+        "second-ranked bidder.\n\nRegards,\nEfua",
+    )
+    assert _priority(award) is Priority.CRITICAL
+
+
+def test_a_signature_due_tomorrow_noon_that_would_push_the_project_back_is_critical() -> None:
+    sow = message(
+        "Priya <priya@accra-ledger.test>",
+        "SOW for the Q2 audit",
+        "Hi Khady,\n\nThe SOW is attached, signed on our side. Could you sign and send it back by tomorrow noon? "
+        "Procurement closes its vendor batch then, which would push the kickoff to May.\n\nThanks!",
+    )
+    assert _priority(sow) is Priority.CRITICAL
+
+
+def test_credentials_in_a_public_repository_for_a_system_we_built_are_an_incident() -> None:
+    leak = message(
+        "Kwame Owusu <kwame@harbour-freight.test>",
+        "Our credentials in a public repository",
+        "Hello Khady,\n\nOur security team found a public code repository containing the production database "
+        "password of the tracking system your team set up. We need the credentials rotated with your team "
+        "tonight. Could you call me when you read this?\n\nKwame",
+    )
+    assert _priority(leak) is Priority.CRITICAL
+
+
+def test_an_internal_note_that_the_tender_platform_closes_today_is_critical() -> None:
+    tender = message(
+        "Moussa <moussa@mbaye-conseil.test>",
+        "AO mairie – dépôt ce midi",
+        "Khady,\n\nPour l'appel d'offres de la mairie, la plateforme des marchés ferme à 12h00 aujourd'hui. "
+        "Tout est déposé en brouillon : il ne manque que votre signature sur l'acte d'engagement.\n\nMoussa",
+    )
+    assert _priority(tender) is Priority.CRITICAL
+
+
+def test_a_field_safety_notice_on_equipment_in_use_is_critical() -> None:
+    notice = message(
+        "CloudOuest Quality <quality@cloudouest.test>",
+        "Field Safety Notice – OX-2 power units – action required",
+        "Dear customer,\n\nWe are initiating a field safety corrective action for OX-2 power units. Your site "
+        "holds two affected units. Until our engineer has updated them, do not use these units without a "
+        "second supply, and return the attached acknowledgement form within 24 hours.\n\nQuality team",
+        date=MONDAY_9.replace(hour=14),
+    )
+    assert _priority(notice) is Priority.CRITICAL
+
+
+def test_an_unusual_access_exporting_records_is_an_incident() -> None:
+    intrusion = message(
+        "Sécurité CloudOuest <securite@cloudouest.test>",
+        "Accès anormal sur votre espace cet après-midi",
+        "Bonjour,\n\nEntre 13h et 15h, un compte de votre équipe a servi, depuis l'étranger, à exporter environ "
+        "1 200 fiches clients. Nous avons désactivé le compte. La déclaration à l'autorité de protection des "
+        "données est à faire sous 72 heures ; je vous propose un point lundi.\n\nLe responsable sécurité",
+    )
+    assert _priority(intrusion) is Priority.CRITICAL
+
+
+def test_a_supplier_cancelling_tomorrows_service_with_a_choice_to_make_tonight_is_critical() -> None:
+    cancel = message(
+        "Traiteur Saveurs <contact@fiduciaire-sarr.test>",
+        "Réception de demain soir",
+        "Bonjour,\n\nSuite à une panne de notre chambre froide, nous ne pourrons pas assurer la réception de "
+        "demain soir. Deux confrères peuvent reprendre la prestation, mais il faudrait leur confirmer ce soir "
+        "au plus tard.\n\nToutes nos excuses.",
+    )
+    assert _priority(cancel) is Priority.CRITICAL
+
+
+def test_a_social_security_inspection_notice_with_a_visit_date_is_a_formal_notice() -> None:
+    inspection = message(
+        "URSSAF – Contrôle <controle@urssaf.test>",
+        "Avis de contrôle – Mbaye Conseil",
+        "Madame la gérante,\n\nJe vous informe qu'un contrôle de l'application des législations de sécurité "
+        "sociale sera effectué au sein de votre entreprise. La première visite aura lieu le jeudi 2 avril à "
+        "9h30. Si cette date pose une difficulté, merci de me contacter.\n\nL'inspecteur du recouvrement",
+    )
+    assert _priority(inspection) is Priority.CRITICAL
+
+
+def test_weekly_returns_and_a_few_spots_left_are_an_investment_scam() -> None:
+    pitch = message(
+        "Growth Partners <hello@yield-partners.test>",
+        "Your business could earn 3.8% weekly",
+        "Hello,\n\nOur members earn 3.8% weekly on idle cash. Only 9 partner spots left this month: reply today "
+        "to reserve yours.\n\nBest,",
+    )
+    assert _priority(pitch) is Priority.SPAM

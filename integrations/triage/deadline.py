@@ -70,7 +70,7 @@ _ATOMS = re.compile(
             rf"(?P<mdy>(?P<mmon>{_MONTH})(?![\w])\.?\s+(?P<md>\d{{1,2}})(?!\d)(?:st|nd|rd|th)?(?:,?\s+(?P<my>\d{{4}})(?!\d))?)",
             "|".join(f"(?P<rel{i}>{pattern})" for i, (pattern, *_) in enumerate(cal.RELATIVE_DAYS)),
             "|".join(f"(?P<per{i}>{pattern})" for i, (pattern, _) in enumerate(cal.PERIODS)),
-            rf"(?P<wd>(?P<wdn>{_WEEKDAY})(?![\w])(?:\s+(?P<wdnext>prochain))?(?:\s+(?P<wdday>\d{{1,2}})(?![\d/.:h])(?!(?:er)?\s+(?:{_MONTH})(?![\w])))?)",
+            rf"(?P<wd>(?P<wdn>{_WEEKDAY})(?![\w])(?:\s+(?P<wdnext>prochain))?(?:\s+(?P<wdday>\d{{1,2}})(?![\d/.:h])(?!\s?[ap]\.?m(?![a-z]))(?!(?:er)?\s+(?:{_MONTH})(?![\w])))?)",
             r"(?P<t24>(?P<th>[01]?\d|2[0-3])(?:\s?h(?P<tm>[0-5]\d)?|:(?P<tm2>[0-5]\d))(?:\s?(?P<tap>[ap])\.?m\.?)?)(?![\w:])",
             r"(?P<tampm>(?P<ah>1[0-2]|0?\d)\s?(?P<aap>[ap])\.?m\.?)(?![\w])",
             rf"(?P<noon>{cal.NOON})|(?P<midnight>{cal.MIDNIGHT})",
@@ -90,6 +90,8 @@ _INNER = re.compile(r"(?<![\w])(?:" + "|".join(cal.NEAR_MARKERS) + r")(?![\w])")
 _FAR = re.compile(r"(?<![\w])(?:" + "|".join(cal.FAR_MARKERS) + r")(?![\w])")
 _PAST = re.compile(r"(?<![\w])(?:" + "|".join(cal.PAST_MARKERS) + r")(?![\w])")
 _OF_DATE = re.compile(r"(?<![\w])du\s*$")
+# A marker after the date: "ce soir au plus tard", "Friday at the latest".
+_AFTER = re.compile(r"[\s,]*(?:au plus tard|at the latest|dernier delai|latest)(?![\w])")
 _RANGE_START = re.compile(r"(?:\bde|\bfrom|\bentre|\bbetween|\bdu)\s*$")
 # "Pas besoin de réponse aujourd'hui", "no need to reply today": the date is the one not asked for.
 _WAIVED = re.compile(
@@ -344,7 +346,12 @@ def find_deadlines(text: str, sent: datetime, *, folded: str | None = None) -> l
         # clôture du 4 décembre" is still ahead.
         if not near and _OF_DATE.search(before) and when - sent > timedelta(days=200):
             continue
-        marked = near or bool(_FAR.search(before)) or bool(_INNER.search(folded[start:end]))
+        marked = (
+            near
+            or bool(_FAR.search(before))
+            or bool(_INNER.search(folded[start:end]))
+            or bool(_AFTER.match(folded, end, end + 24))
+        )
         time_only = all(a.kind in _TIME_KINDS for a in group)
         written = text[start:end].strip(" ,;(")
         if written.count("(") > written.count(")"):

@@ -118,6 +118,8 @@ FAR_MARKERS: tuple[str, ...] = (
     r"a remettre",
     r"a signer",
     r"a regler",
+    # "Le dépôt ferme aujourd'hui à 12h00" (not "commande ferme"): the verb right before the date.
+    r"ferme(?:ra|nt|ront)?(?=\s+(?:a\s+)?$)",
     r"a completer",
     r"au plus tard",
     r"d'ici",

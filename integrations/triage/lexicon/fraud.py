@@ -177,6 +177,8 @@ INVESTMENT_SCAM: tuple[str, ...] = (
     r"(?:multiplied|grown) (?:by )?\d+x?",
     r"\+\s?\d+ ?% par (?:semaine|jour|mois)",
     r"\d+ ?% (?:per|a|every) (?:week|day|month)",
+    r"\d+(?:[.,]\d+)? ?% (?:weekly|daily|monthly|hebdomadaires?|par semaine|quotidiens?)",
+    r"(?:only )?\d+ (?:partner |investor )?(?:spots?|places?|seats?) (?:left|remaining|restantes?)",
     r"doublez (?:votre|vos)",
     r"double your",
     r"retrait instantane",

@@ -23,10 +23,14 @@ ASKS: tuple[str, ...] = (
     r"est[- ]il possible de",
     r"seriez[- ]vous (?:disponible|d'accord)",
     r"il (?:me|nous) (?:faut|faudrait)",
-    r"il (?:faudrait|faut|faudra) (?:donc |absolument |imperativement |aussi )?(?:que\b|[a-z]+(?:er|ir|re)\b)",
+    r"il (?:faudrait|faut|faudra) (?:donc |absolument |imperativement |aussi )?(?:leur |lui |nous |vous |me |le |la |les )?(?:que\b|[a-z]+(?:er|ir|re)\b)",
     r"si (?:vous pouvez|tu peux|vous pouviez|tu pouvais) (?:nous |me )?(?:l'|le |la |les )?[a-z]+",
     r"if you (?:can|could) (?:send|get|share|provide|return|sign|confirm)",
     r"j'ai (?:donc |absolument |vraiment |imperativement )?besoin",
+    # "Il ne manque que ta signature", "doivent porter votre signature", "needs your signature".
+    r"il (?:ne )?(?:me |nous )?manque (?:plus )?que (?:ta|votre|vos|tes|ton)\b",
+    r"(?:doit|doivent) porter (?:ta|votre|vos|tes) signature",
+    r"(?:need|needs|require|requires|awaiting|waiting for) (?:only )?your signature",
     r"nous avons besoin",
     r"on a besoin",
     # A third party's need with its deadline: "l'hôpital a besoin avant 12h aujourd'hui d'une lettre".

@@ -52,6 +52,9 @@ SUMMONS: tuple[str, ...] = (
     r"(?:equipe|mission) d'inspection [\w' ]{0,60}se rendra",
     r"(?:un )?controle (?:de votre (?:etablissement|entreprise|societe)|sur place) sera effectue",
     r"notification de controle",
+    r"avis de (?:controle|verification)",
+    r"(?:un )?controle\b[\w' ,-]{0,160}? sera effectue (?:au sein de|dans|sur|aupres de) (?:votre|vos)",
+    r"(?:premiere )?visite (?:de controle |sur place |d'inspection )?aura lieu (?:le|ce|demain)",
     # "L'inspection du travail procédera à une visite de votre établissement le vendredi 13".
     r"(?:procedera|procederont|effectuera|realisera) a (?:une|un) (?:visite|controle|inspection)",
     r"(?:will|shall) (?:carry out|conduct|perform|make) an? (?:inspection|site visit|audit|inspection visit)",
@@ -200,6 +203,22 @@ CONSEQUENCES: tuple[str, ...] = (
     # What is lost when the date passes: "after that the grant money is lost".
     r"(?:money|funding|grant|budget|deposit|subsidy|slot|booking)(?: \w+)? (?:is|are|will be|would be|gets?) lost",
     r"goes? back (?:in)?to next year'?s budget",
+    # The deal goes to someone else: "they will look at the second-ranked bidder", "they will hand
+    # the whole trip, Lyon included, to their Paris DMC", "confier le projet à une autre agence".
+    r"(?:look at|go with|go to|turn to|switch to|award (?:it|the \w+) to) (?:the |their )?(?:second|next|other|another|a different|runner)[\w -]{0,20}?(?:bidder|vendor|supplier|agency|provider|partner|candidate|dmc|firm|company|offer)",
+    r"(?:hand|give|move|award|transfer)\w* (?:the |our |this )?[\w ,'-]{0,40}? to (?:their|the|an?|another|a different) [\w -]{0,20}?(?:bidder|vendor|supplier|agency|provider|partner|dmc|firm|competitor)s?\b",
+    r"(?:confier|confiera|confieront|attribuer|attribuera|attribueront|donner|donnera|donneront)\b[\w' ,-]{0,40}? a (?:une autre|un autre|un concurrent|la concurrence|leur (?:autre|second)|la deuxieme|le deuxieme|le second)",
+    r"se tourner(?:a|ont|ait|aient)? vers (?:une autre|un autre|la concurrence|un concurrent|le second|le deuxieme)",
+    # What slips when the date is missed: "which would push the kickoff to February".
+    r"(?:would|will|could) (?:push|delay|postpone|set back) (?:the |our |your )?[\w -]{0,30}?(?:to|until|by) (?:next|the following|a month|\w+ (?:weeks|months)|january|february|march|april|may|june|july|august|september|october|november|december)\b",
+    r"slips? by (?:a|one|two|three|\d+) (?:month|week)s?",
+    r"if (?:it|this|that|they) (?:isn't|is not|aren't|are not) (?:there|in the file|signed|ready|back)",
+    # A safety notice on equipment in use: people are at risk until it is acted on.
+    r"field safety (?:notice|corrective action)",
+    r"do not use (?:these|this|the affected|the) (?:\w+ ){0,2}(?:units?|devices?|products?|batch(?:es)?|lots?)",
+    r"(?:avis|notice|alerte) de securite (?:sur|concernant|relative?)",
+    r"rappel de (?:lots?|produits?|dispositifs?)",
+    r"ne (?:plus |pas )?utiliser (?:ces|cet|cette|les) (?:\w+ ){0,2}(?:appareils?|dispositifs?|lots?|unites?|produits?)",
     r"(?:repart|repartira|retournera|bascule(?:ra)?) (?:sur|au|dans) (?:le )?budget (?:de )?l'(?:annee|exercice) (?:prochaine?|suivante?)",
     # What stops when a domain or a service lapses: "every service that depends on it stops".
     r"(?:every|all|each) (?:\w+ ){0,2}(?:services?|systems?|sites?)\b[\w ,]{0,40}?\b(?:stops?|goes down|go down)\b",
@@ -277,6 +296,15 @@ OUTAGES: tuple[str, ...] = (
     r"(?:violation|fuite|exposition|compromission) (?:de |des )?donnees",
     r"donnees [\w' ]{0,40}(?:exposees|divulguees|accessibles a (?:tous|n'importe qui))",
     r"data (?:breach|leak|exposure)",
+    # Intrusions and leaks: "accès anormal", "exporter environ 2 600 fiches patients",
+    # "credentials in a public code repository".
+    r"(?:acces|connexion)s? (?:anormale?s?|non autorisee?s?|frauduleu(?:x|se|ses)|suspecte?s?)",
+    r"unauthori[sz]ed (?:access|logins?|connections?)",
+    r"exfiltr\w+",
+    r"(?:exporter|exporte|exportee?s?|copier|copiee?s?|telecharger|telechargee?s?|extraire|extraite?s?) (?:environ |plus de |pres de |quelque )?\d[\d .,]* (?:fiches|dossiers|enregistrements|contacts|donnees)",
+    r"(?:exported|copied|downloaded|extracted) (?:about |around |over |some )?\d[\d,.]* (?:records|files|rows|contacts)",
+    r"(?:public|publicly accessible) (?:code |git |github |gitlab |s3 )?(?:repository|repo|bucket)",
+    r"(?:passwords?|credentials|api keys?|secret keys?|mots? de passe|identifiants)\b[\w' ,.-]{0,60}?\b(?:exposed|leaked|publicly|exposee?s?|divulguee?s?|en clair sur)",
     # A mailbox or account taken over: "la boîte compta@ a été piratée cette nuit".
     r"(?:boite|messagerie|compte|mailbox|account|serveur|server)\b[\w@.' -]{0,30}(?:a ete|ont ete|est|sont|was|has been|were|have been) (?:piratee?s?|hackee?s?|compromise?s?|hacked|compromised)",
     r"(?:personal|patient|customer|client) data [\w' ]{0,30}(?:exposed|leaked|visible)",
@@ -324,6 +352,9 @@ OUR_SYSTEM: tuple[str, ...] = (
     r"your (?:software|app|application|tool|module|connector|script|bot|platform|system|portal|integration)",
     r"(?:vos|votre|l'un de vos|un de vos|une de vos) (?:stagiaires?|salariee?s?|employee?s?|apprentie?s?|techniciens?|consultante?s?|collaborat\w+|eleves?|etudiante?s?)",
     r"(?:one of )?your (?:trainees?|employees?|staff|interns?|technicians?|consultants?|students?|apprentices?)",
+    # The work itself would move: "move the remaining work to another vendor".
+    r"(?:move|give|hand|transfer)\w* (?:the )?(?:remaining |rest of the )?(?:work|project|contract|account|mission) to (?:another|a different|a new) (?:vendor|supplier|provider|agency|firm|partner)",
+    r"confier (?:la suite|le reste|le projet|la mission|le contrat|le travail) a (?:un autre|une autre) (?:prestataire|agence|cabinet|fournisseur|societe)",
 )
 
 LOW_PRIORITY: tuple[str, ...] = (
