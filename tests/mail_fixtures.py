@@ -158,6 +158,19 @@ def add_gmail(h: Any, fake: FakeGmail, address: str, *, synced: bool = False) ->
         return int(box.id)
 
 
+def _resume(service: Any, box_id: int) -> list[str]:
+    """Sync twice more with a recording subscriber: the subjects the first of those delivered (the
+    second must deliver nothing again)."""
+    resumed: list[str] = []
+    unsubscribe = service.subscribe(lambda event: resumed.append(event.message.subject))
+    try:
+        assert service.sync(box_id).status == "success"
+        assert service.sync(box_id).status == "success"  # a sync after that delivers nothing again
+    finally:
+        unsubscribe()
+    return resumed
+
+
 class ProcessStopped(BaseException):
     """Stands for the process stopping (a deploy, the OOM killer) in the middle of a sync."""
 
@@ -185,14 +198,7 @@ def stop_during_second_page_then_resume(service: Any, box_id: int) -> tuple[list
         raise AssertionError("the sync never reached a second page")
     finally:
         unsubscribe()
-    resumed: list[str] = []
-    unsubscribe = service.subscribe(lambda event: resumed.append(event.message.subject))
-    try:
-        assert service.sync(box_id).status == "success"
-        assert service.sync(box_id).status == "success"  # a sync after that delivers nothing again
-    finally:
-        unsubscribe()
-    return pages[0], resumed
+    return pages[0], _resume(service, box_id)
 
 
 def fail_some_then_resume(service: Any, box_id: int, failing: set[str]) -> tuple[list[str], list[str]]:
@@ -219,11 +225,4 @@ def fail_some_then_resume(service: Any, box_id: int, failing: set[str]) -> tuple
     finally:
         unsubscribe()
     assert (outcome.status, outcome.error_kind) == ("error", "delivery"), outcome
-    resumed: list[str] = []
-    unsubscribe = service.subscribe(lambda event: resumed.append(event.message.subject))
-    try:
-        assert service.sync(box_id).status == "success"
-        assert service.sync(box_id).status == "success"  # a sync after that delivers nothing again
-    finally:
-        unsubscribe()
-    return first, resumed
+    return first, _resume(service, box_id)

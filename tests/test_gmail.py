@@ -210,14 +210,19 @@ def test_directory_gives_the_gmail_sender_of_the_default_mailbox(h: Harness, fak
     assert sender.find_sent(mail.message_id)
 
 
+def _numbered_mailbox(h: Harness, fake_gmail: FakeGmail, name: str, count: int) -> tuple[int, list[str]]:
+    """A linked mailbox holding ``count`` messages whose subjects are "Message 0", "Message 1", …"""
+    address = unique(name)
+    subjects = [f"Message {i}" for i in range(count)]
+    for i, subject in enumerate(subjects):
+        fake_gmail.deliver(address, make_email(i, to=address, subject=subject), internal_date=time.time() - 3600)
+    return add_gmail(h, fake_gmail, address), subjects
+
+
 def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_next_time(
     h: Harness, fake_gmail: FakeGmail
 ) -> None:
-    address = unique("stopped")
-    subjects = [f"Message {i}" for i in range(60)]
-    for i, subject in enumerate(subjects):
-        fake_gmail.deliver(address, make_email(i, to=address, subject=subject), internal_date=time.time() - 3600)
-    box_id = add_gmail(h, fake_gmail, address)
+    box_id, subjects = _numbered_mailbox(h, fake_gmail, "stopped", 60)
     first, resumed = stop_during_second_page_then_resume(h.services.get(MailboxService), box_id)
     assert 0 < len(first) < 60
     assert sorted(resumed) == sorted(set(subjects) - set(first))
@@ -228,11 +233,7 @@ def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_nex
 def test_messages_a_subscriber_failed_on_are_delivered_again_by_the_next_sync(
     h: Harness, fake_gmail: FakeGmail
 ) -> None:
-    address = unique("failed")
-    subjects = [f"Message {i}" for i in range(60)]
-    for i, subject in enumerate(subjects):
-        fake_gmail.deliver(address, make_email(i, to=address, subject=subject), internal_date=time.time() - 3600)
-    box_id = add_gmail(h, fake_gmail, address)
+    box_id, subjects = _numbered_mailbox(h, fake_gmail, "failed", 60)
     failing = {"Message 3", "Message 4"}
     first, resumed = fail_some_then_resume(h.services.get(MailboxService), box_id, failing)
     assert failing <= set(first) and len(first) < 60

@@ -216,15 +216,20 @@ def test_directory_gives_the_outlook_sender(h: Harness, fake_graph: FakeGraph, t
     assert sender.find_sent(mail.message_id)
 
 
-def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_next_time(
-    h: Harness, fake_graph: FakeGraph, test_cert: LoopbackCert
-) -> None:
-    address = unique("stopped")
-    subjects = [f"Message {i}" for i in range(120)]
+def _numbered_mailbox(h: Harness, fake_graph: FakeGraph, test_cert: LoopbackCert, name: str, count: int) -> tuple[int, list[str]]:
+    """A linked mailbox holding ``count`` messages whose subjects are "Message 0", "Message 1", …"""
+    address = unique(name)
+    subjects = [f"Message {i}" for i in range(count)]
     for i, subject in enumerate(subjects):
         fake_graph.deliver(address, make_email(i, to=address, subject=subject),
                            received=datetime.now(UTC) - timedelta(hours=2))
-    box_id = add_outlook(h, fake_graph, test_cert, address)
+    return add_outlook(h, fake_graph, test_cert, address), subjects
+
+
+def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_next_time(
+    h: Harness, fake_graph: FakeGraph, test_cert: LoopbackCert
+) -> None:
+    box_id, subjects = _numbered_mailbox(h, fake_graph, test_cert, "stopped", 120)
     first, resumed = stop_during_second_page_then_resume(h.services.get(MailboxService), box_id)
     assert 0 < len(first) < 120
     assert sorted(resumed) == sorted(set(subjects) - set(first))
@@ -235,12 +240,7 @@ def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_nex
 def test_messages_a_subscriber_failed_on_are_delivered_again_by_the_next_sync(
     h: Harness, fake_graph: FakeGraph, test_cert: LoopbackCert
 ) -> None:
-    address = unique("failed")
-    subjects = [f"Message {i}" for i in range(120)]
-    for i, subject in enumerate(subjects):
-        fake_graph.deliver(address, make_email(i, to=address, subject=subject),
-                           received=datetime.now(UTC) - timedelta(hours=2))
-    box_id = add_outlook(h, fake_graph, test_cert, address)
+    box_id, subjects = _numbered_mailbox(h, fake_graph, test_cert, "failed", 120)
     failing = {"Message 3", "Message 4"}
     first, resumed = fail_some_then_resume(h.services.get(MailboxService), box_id, failing)
     assert failing <= set(first) and len(first) < 120
