@@ -113,6 +113,7 @@ class NewMail:
 
 
 NewMailSubscriber = Callable[[NewMail], None]
+NewMailBatchSubscriber = Callable[[Sequence[NewMail]], None]
 
 
 class NotDelivered(Exception):
@@ -129,8 +130,6 @@ class DeliveryIncomplete(Exception):
 
     def __init__(self, count: int) -> None:
         super().__init__(f"{count} new message(s) will be delivered again")
-        self.count = count
-NewMailBatchSubscriber = Callable[[Sequence[NewMail]], None]
 
 
 @dataclass(frozen=True)
@@ -818,9 +817,10 @@ class MailboxService:
                 try:
                     subscriber(events)
                 except NotDelivered as exc:
-                    failed |= exc.message_ids & ids
+                    left = exc.message_ids & ids
+                    failed |= left
                     log.warning("mailbox %s: a new-mail subscriber could not handle %d of %d message(s); "
-                                "they will be delivered again", info.id, len(exc.message_ids & ids), len(events))
+                                "they will be delivered again", info.id, len(left), len(events))
                 except Exception:
                     failed |= ids
                     log.exception("mailbox %s: a new-mail subscriber failed on a page of %d message(s)",
