@@ -37,6 +37,7 @@ from integrations.mail import (
     build_mime,
 )
 from integrations.mailbox import KnownMessages, MailboxUnreachable, RemoteMessage, SyncPage, UnreachableKind
+from integrations.mime import Attachment, decode_header_value
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ DEFAULT_LIMIT = 10_000
 FULL_ITEMS = ("FLAGS", "RFC822.SIZE", "INTERNALDATE", "BODY.PEEK[]")
 GMAIL_ITEMS = (*FULL_ITEMS, "X-GM-MSGID", "X-GM-THRID")
 MESSAGE_ID_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+# A first sync's backlog is indexed from these alone (no body is downloaded); the bodies follow,
+# newest first, through ``ImapSource.bodies`` when the backlog is delivered to the subscribers.
+INDEX_HEADER_FIELDS = "FROM TO CC REPLY-TO SUBJECT DATE MESSAGE-ID REFERENCES IN-REPLY-TO"
+INDEX_ITEMS = ("FLAGS", "RFC822.SIZE", "INTERNALDATE", f"BODY.PEEK[HEADER.FIELDS ({INDEX_HEADER_FIELDS})]",
+               "BODYSTRUCTURE")
 _MESSAGE_ID = re.compile(rb"^message-id:\s*(<[^>\r\n]*>|\S+)", re.IGNORECASE | re.MULTILINE)
 SENT_NAMES = ("Sent", "INBOX.Sent", "INBOX/Sent", "Sent Items", "Sent Messages", "Éléments envoyés", "Envoyés",
               "[Gmail]/Sent Mail")
@@ -343,7 +349,8 @@ class ImapSource:
             return
         for start in range(0, len(uids), self._page_size):
             chunk = uids[start : start + self._page_size]
-            page = self._fetch(client, folder, uidvalidity, chunk, known, gmail=gmail, resync=resync)
+            page = self._fetch(client, folder, uidvalidity, chunk, known, gmail=gmail, resync=resync,
+                               initial=initial)
             is_last = start + self._page_size >= len(uids)
             state[folder] = {"uidvalidity": uidvalidity, "last_uid": end if is_last else chunk[-1]}
             page.cursor = {"folders": {k: dict(v) for k, v in state.items()}}
@@ -351,7 +358,7 @@ class ImapSource:
             yield page
 
     def _fetch(self, client: ImapClient, folder: str, uidvalidity: int, uids: list[int], known: KnownMessages,
-               *, gmail: bool, resync: bool) -> SyncPage:
+               *, gmail: bool, resync: bool, initial: bool = False) -> SyncPage:
         page = SyncPage(cursor={}, resync=resync)
         wanted = list(uids)
         ids: dict[int, str] = {}
@@ -371,10 +378,11 @@ class ImapSource:
             wanted = [uid for uid in wanted if uid in mids and not (mids[uid] and mids[uid] in have)]
         if not wanted:
             return page
-        fetched = client.fetch(wanted, list(GMAIL_ITEMS if gmail else FULL_ITEMS))
+        index = initial and not gmail
+        fetched = client.fetch(wanted, list(INDEX_ITEMS if index else GMAIL_ITEMS if gmail else FULL_ITEMS))
         for uid in wanted:
             data = fetched.get(uid)
-            raw = data.get(b"BODY[]") if data else None
+            raw = _section(data, b"BODY[HEADER") if index and data else data.get(b"BODY[]") if data else None
             if data is None or raw is None:
                 page.skipped += 1  # expunged meanwhile
                 continue
@@ -390,8 +398,129 @@ class ImapSource:
                 flags=_decode_flags(data.get(b"FLAGS", ())),
                 size=int(data.get(b"RFC822.SIZE") or len(raw)),
                 internal_date=when.astimezone(UTC) if isinstance(when, datetime) else None,
+                headers_only=index,
+                attachments=_attachments(data.get(b"BODYSTRUCTURE")) if index else None,
             ))
         return page
+
+    def bodies(self, provider_ids: Sequence[str]) -> dict[str, bytes | None]:
+        """Whole messages by provider id, for delivering an indexed backlog. A message the server no
+        longer has maps to None; one whose folder cannot be read as it was indexed (its UIDVALIDITY
+        changed, the folder is gone) is left out, to be found again by the next sync's resync."""
+        wanted: dict[tuple[str, int], dict[int, str]] = {}
+        for provider_id in provider_ids:
+            folder, _, rest = provider_id.rpartition("/")
+            folder, _, validity = folder.rpartition("/")
+            if folder and validity.isdigit() and rest.isdigit():
+                wanted.setdefault((folder, int(validity)), {})[int(rest)] = provider_id
+        found: dict[str, bytes | None] = {}
+        host, port = self._settings.host, self._settings.port
+        try:
+            client = self._conn()
+            for (folder, uidvalidity), uids in wanted.items():
+                try:
+                    selected = client.select_folder(folder, readonly=True)
+                except imaplib.IMAP4.error:
+                    log.info("IMAP folder of indexed messages cannot be opened; left for the next sync")
+                    continue
+                if int(selected.get(b"UIDVALIDITY") or 0) != uidvalidity:
+                    continue
+                order = sorted(uids)
+                for start in range(0, len(order), self._page_size):
+                    chunk = order[start : start + self._page_size]
+                    fetched = client.fetch(chunk, ["BODY.PEEK[]"])
+                    for uid in chunk:
+                        raw = fetched.get(uid, {}).get(b"BODY[]")
+                        found[uids[uid]] = bytes(raw) if raw is not None else None
+        except MailError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, host, port, "sync") from exc
+        finally:
+            if self._client is not None:
+                self.commands = self._client.command_count
+        return found
+
+
+def _section(data: Mapping[bytes, Any], prefix: bytes) -> bytes | None:
+    """The fetched body section whose name starts with ``prefix`` (servers echo the name in their own way)."""
+    for key, value in data.items():
+        if isinstance(key, bytes) and key.upper().startswith(prefix) and isinstance(value, bytes):
+            return value
+    return None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+
+
+def _params(values: Any) -> dict[str, str]:
+    """A BODYSTRUCTURE parameter list (name, value, name, value...) as a lower-cased dict."""
+    if not isinstance(values, (list, tuple)):
+        return {}
+    items = list(values)
+    return {_text(items[i]).lower(): _text(items[i + 1]) for i in range(0, len(items) - 1, 2)}
+
+
+def _filename(params: Mapping[str, str]) -> str | None:
+    """A part's declared name: RFC 2231 (``filename*``), then RFC 2047 or plain."""
+    for key in ("filename*", "name*"):
+        value = params.get(key)
+        if value and value.count("'") >= 2:
+            charset, _, encoded = value.split("'", 2)
+            from urllib.parse import unquote
+            try:
+                return unquote(encoded, encoding=charset or "utf-8", errors="replace")
+            except LookupError:
+                return unquote(encoded, errors="replace")
+    for key in ("filename", "name"):
+        if params.get(key):
+            return decode_header_value(params[key])
+    return None
+
+
+def _attachments(structure: Any, depth: int = 0) -> tuple[Attachment, ...]:
+    """Attachment names, types and (approximate, decoded) sizes from an IMAP BODYSTRUCTURE, by the
+    rules ``parse_email`` applies to the body itself, which replaces them once the body is read."""
+    if not isinstance(structure, (list, tuple)) or depth > 30 or not structure:
+        return ()
+    if isinstance(structure[0], (list, tuple)):  # multipart: the parts, then the subtype
+        found: list[Attachment] = []
+        for part in structure:
+            if isinstance(part, (list, tuple)) and part and not isinstance(part, (bytes, str)):
+                found.extend(_attachments(part, depth + 1))
+            else:
+                break
+        return tuple(found)
+    if len(structure) < 7:
+        return ()
+    maintype, subtype = _text(structure[0]).lower(), _text(structure[1]).lower()
+    params = _params(structure[2])
+    octets = int(structure[6]) if str(structure[6]).isdigit() else 0
+    encoding = _text(structure[5]).lower()
+    size = int(octets * 0.74) if encoding == "base64" else octets
+    extension = 8 if maintype == "text" else 10 if (maintype, subtype) in (("message", "rfc822"),
+                                                                          ("message", "global")) else 7
+    disposition_value = structure[extension + 1] if len(structure) > extension + 1 else None
+    disposition, dparams = "", {}
+    if isinstance(disposition_value, (list, tuple)) and disposition_value:
+        disposition = _text(disposition_value[0]).lower()
+        dparams = _params(disposition_value[1] if len(disposition_value) > 1 else None)
+    name = _filename({**params, **dparams})
+    ctype = f"{maintype}/{subtype}"
+    if (maintype, subtype) in (("message", "rfc822"), ("message", "global")):
+        if disposition == "attachment":
+            return (Attachment(name, ctype, octets),)
+        return _attachments(structure[8], depth + 1) if len(structure) > 8 else ()
+    if ctype == "text/calendar":
+        return (Attachment(name, ctype, size),)
+    if disposition == "attachment":
+        return (Attachment(name, ctype, size),)
+    if maintype in ("text", "multipart", "message"):
+        if name and disposition != "inline" and subtype not in ("plain", "html"):
+            return (Attachment(name, ctype, size),)
+        return ()
+    return (Attachment(name, ctype, size),)
 
 
 # ---------------------------------------------------------------- sending

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from integrations.mail import TransientMailError
+from integrations.mime import Attachment
 
 UnreachableKind = Literal["host", "timeout", "tls", "certificate", "protocol", "inbox", "network", "insecure"]
 
@@ -32,7 +33,12 @@ class MailboxUnreachable(TransientMailError):
 
 @dataclass(frozen=True)
 class RemoteMessage:
-    """One message as the provider gave it: its id there, the raw RFC 5322 bytes and a few facts."""
+    """One message as the provider gave it: its id there, the raw RFC 5322 bytes and a few facts.
+
+    With ``headers_only`` (a first sync's backlog, indexed), ``raw`` is the header section alone and
+    ``attachments`` what the server said of the structure; the body comes later from the source's
+    ``bodies``.
+    """
 
     provider_id: str
     raw: bytes = field(repr=False)
@@ -41,6 +47,8 @@ class RemoteMessage:
     flags: tuple[str, ...] = ()
     size: int | None = None
     internal_date: datetime | None = None
+    headers_only: bool = False
+    attachments: tuple[Attachment, ...] | None = None
 
 
 @dataclass
@@ -88,6 +96,15 @@ class MailSource(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class BodySource(Protocol):
+    """A source that indexes a backlog from headers (``RemoteMessage.headers_only``) reads bodies later."""
+
+    def bodies(self, provider_ids: Sequence[str]) -> dict[str, bytes | None]:
+        """Whole messages by provider id; None for one the provider no longer has; an id left out could
+        not be read now (try again later)."""
         ...
 
 

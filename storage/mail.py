@@ -14,6 +14,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    func,
     or_,
     select,
     update,
@@ -82,6 +84,7 @@ class MailMessage(Base):
         UniqueConstraint("mailbox_id", "provider_id", name="uq_mail_message_provider_id"),
         Index("ix_mail_messages_mailbox_message_id", "mailbox_id", "message_id"),
         Index("ix_mail_messages_org_date", "org_id", "date"),
+        Index("ix_mail_messages_mailbox_pending", "mailbox_id", "delivered_at"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
@@ -108,6 +111,9 @@ class MailMessage(Base):
     # Deliveries started and never finished: a message whose delivery keeps killing the process is
     # given up after a few, so it cannot hold its mailbox back forever.
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Stored by a first sync or a resync from its headers alone (the mailbox's backlog): its body is
+    # fetched and its new-mail event delivered afterwards by ``MailboxService.deliver_backlog``.
+    backlog: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class MailboxLink(Base):
@@ -169,6 +175,25 @@ def undelivered(session: Session, mailbox_id: int, ids: Sequence[str]) -> dict[s
                                       MailMessage.delivered_at.is_(None))
         ))
     return found
+
+
+def backlog_rows(session: Session, mailbox_id: int, limit: int, *, exclude: Sequence[int] = ()) -> list[MailMessage]:
+    """Up to ``limit`` backlog rows of a mailbox still waiting for delivery, newest first (so that
+    today's mail is triaged before last week's)."""
+    query = (select(MailMessage)
+             .where(MailMessage.mailbox_id == mailbox_id, MailMessage.delivered_at.is_(None),
+                    MailMessage.backlog.is_(True))
+             .order_by(MailMessage.date.desc().nulls_last(), MailMessage.id.desc()).limit(limit))
+    if exclude:
+        query = query.where(MailMessage.id.not_in(list(exclude)))
+    return list(session.scalars(query))
+
+
+def backlog_count(session: Session, mailbox_id: int) -> int:
+    """How many backlog rows of a mailbox still wait for delivery."""
+    return int(session.scalar(select(func.count()).select_from(MailMessage).where(
+        MailMessage.mailbox_id == mailbox_id, MailMessage.delivered_at.is_(None),
+        MailMessage.backlog.is_(True))) or 0)
 
 
 def mark_delivered(session: Session, ids: Sequence[int], when: datetime) -> None:

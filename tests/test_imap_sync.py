@@ -89,9 +89,12 @@ def test_first_sync_stores_metadata_hands_bodies_to_subscribers_and_marks_nothin
     assert first.to_addrs == [account.address]
     assert first.message_id and first.message_id.startswith("<msg-0-")
     assert first.provider_id.startswith("INBOX/") and first.size and first.date is not None
-    assert recorder.events[0].parsed.text.startswith("Corps secret numéro 0")
+    # The backlog was indexed from headers, then its bodies were fetched and delivered newest first.
+    assert [e.message.subject for e in recorder.events] == [f"Demande numéro {i}" for i in reversed(range(5))]
+    assert recorder.events[-1].parsed.text.startswith("Corps secret numéro 0")
     assert all(e.initial for e in recorder.events)
-    assert recorder.events[0].message.id == first.id
+    assert recorder.events[-1].message.id == first.id
+    assert all(r.backlog and r.delivered_at is not None and r.delivery_attempts == 1 for r in stored)
     # The server's flags did not change: nothing became \Seen.
     after = account.flags()
     assert after == before
@@ -291,14 +294,30 @@ def test_a_hanging_mailbox_times_out_and_never_holds_up_the_others(
     assert (stuck_box.status, stuck_box.last_error_kind) == ("error", "timeout")
 
 
-def test_messages_a_subscriber_failed_on_are_delivered_again_by_the_next_sync(h: Harness, account: Account) -> None:
+def new_mail_after_linking(h: Harness, account: Account, messages: list[bytes], *, backlog: bool) -> int:
+    """A mailbox whose ``messages`` are either its backlog (there before its first sync, which is
+    left to the test) or new mail (arriving after a first sync of the empty mailbox, so the next
+    sync downloads and delivers them at once)."""
+    if backlog:
+        account.append(messages)
+        return add_imap_mailbox(h.services, account)
+    box_id = add_imap_mailbox(h.services, account)
+    assert service_of(h).sync(box_id).status == "success"
+    account.append(messages)
+    return box_id
+
+
+@pytest.mark.parametrize("backlog", [True, False], ids=["backlog", "new-mail"])
+def test_messages_a_subscriber_failed_on_are_delivered_again_by_the_next_sync(
+    h: Harness, account: Account, backlog: bool
+) -> None:
     """A subscriber that raises (a database error while storing a verdict, say) does not lose its
     messages: the others are delivered, the sync ends as an error with a backoff and a plain
     reason, and the next sync delivers again exactly the messages some subscriber failed on."""
     from handlers.mailboxes.service import NotDelivered
 
-    account.append([make_email(i, to=account.address) for i in range(3)])
-    box_id = add_imap_mailbox(h.services, account)
+    box_id = new_mail_after_linking(h, account, [make_email(i, to=account.address) for i in range(3)],
+                                    backlog=backlog)
     recorder = Recorder()
     pages: list[list[str]] = []
     failures = {"each": 1, "batch": 1}
@@ -329,19 +348,23 @@ def test_messages_a_subscriber_failed_on_are_delivered_again_by_the_next_sync(h:
     outcome = service.sync(box_id)
     assert (outcome.status, outcome.new) == ("success", 1)  # the replays are not counted as new mail
     again = ["Demande numéro 0", "Demande numéro 1", "Demande numéro 9"]
-    assert [e.message.subject for e in recorder.events[3:]] == again
-    assert pages[1:] == [again]
+    assert sorted(e.message.subject for e in recorder.events[3:]) == again
+    if backlog:  # the new message first, as it arrives; then the backlog's rest, newest first
+        assert pages[1:] == [["Demande numéro 9"], ["Demande numéro 1", "Demande numéro 0"]]
+    else:
+        assert pages[1:] == [again]
     box = mailbox(h, box_id)
     assert box.last_error_kind is None and box.failures == 0
     assert service.sync(box_id).new == 0
     assert len(recorder.events) == 6
 
 
+@pytest.mark.parametrize("backlog", [True, False], ids=["backlog", "new-mail"])
 def test_a_message_a_subscriber_always_fails_on_is_given_up_and_newer_mail_flows(
-    h: Harness, account: Account
+    h: Harness, account: Account, backlog: bool
 ) -> None:
-    account.append([make_email(i, to=account.address) for i in range(2)])
-    box_id = add_imap_mailbox(h.services, account)
+    box_id = new_mail_after_linking(h, account, [make_email(i, to=account.address) for i in range(2)],
+                                    backlog=backlog)
     recorder = Recorder()
 
     def poison(event: NewMail) -> None:
@@ -354,7 +377,7 @@ def test_a_message_a_subscriber_always_fails_on_is_given_up_and_newer_mail_flows
     statuses = [service.sync(box_id).status for _ in range(4)]
     # Delivered three times in all (the first sync and two replays), then given up.
     assert statuses == ["error", "error", "error", "success"]
-    assert [e.message.subject for e in recorder.events] == ["Demande numéro 0", "Demande numéro 1", "Demande numéro 1", "Demande numéro 1"]
+    assert sorted(e.message.subject for e in recorder.events) == ["Demande numéro 0", *["Demande numéro 1"] * 3]
     account.append([make_email(5, to=account.address)])
     assert service.sync(box_id).status == "success"
     assert [e.message.subject for e in recorder.events[4:]] == ["Demande numéro 5"]
@@ -411,15 +434,18 @@ class _NoneKnown:
         return set()
 
 
+@pytest.mark.parametrize("backlog", [True, False], ids=["backlog", "new-mail"])
 def test_a_sync_stopped_before_its_subscribers_had_a_page_delivers_that_page_next_time(
-    h: Harness, account: Account
+    h: Harness, account: Account, backlog: bool
 ) -> None:
     subjects = [f"Message {i}" for i in range(150)]  # two FETCH pages of up to 100
-    account.append([make_email(i, to=account.address, subject=s) for i, s in enumerate(subjects)])
-    box_id = add_imap_mailbox(h.services, account)
+    box_id = new_mail_after_linking(h, account, [make_email(i, to=account.address, subject=s)
+                                                 for i, s in enumerate(subjects)], backlog=backlog)
     first, resumed = stop_during_second_page_then_resume(service_of(h), box_id)
     assert len(first) == 100
-    assert sorted(resumed) == sorted(subjects[100:])
+    # New mail is delivered in arrival order; a backlog newest first.
+    assert first == (subjects[50:][::-1] if backlog else subjects[:100])
+    assert sorted(resumed) == sorted(set(subjects) - set(first))
     stored = rows(h, box_id)
     assert len(stored) == 150 and all(m.delivered_at is not None for m in stored)
     assert mailbox(h, box_id).initial_sync_done
@@ -456,7 +482,8 @@ def test_a_message_stored_but_not_delivered_before_a_uidvalidity_change_is_deliv
     recorder = Recorder()
     service_of(h).subscribe(recorder)
     assert service_of(h).sync(box_id).status == "success"
-    assert [e.message.message_id for e in recorder.events] == ["<dossier-5@exemple.test>", "<dossier-7@exemple.test>"]
+    # A resync indexes the folder again: both come as its backlog, newest first.
+    assert [e.message.message_id for e in recorder.events] == ["<dossier-7@exemple.test>", "<dossier-5@exemple.test>"]
     stored = rows(h, box_id)
     assert len(stored) == 4 and all(r.delivered_at is not None for r in stored)
 
@@ -489,3 +516,109 @@ def test_a_page_whose_delivery_keeps_stopping_the_process_is_given_up_after_thre
     account.append([make_email(9, to=account.address, subject="Après")])
     assert service_of(h).sync(box_id).new == 1
     assert [e.message.subject for e in recorder.events] == ["Après"]
+
+
+def _fetched_items(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the data items of every FETCH the IMAP source sends."""
+    from integrations.imap import ImapClient
+
+    seen: list[str] = []
+    original = ImapClient.fetch
+
+    def fetch(self: Any, messages: Any, data: Any, modifiers: Any = None) -> Any:
+        seen.extend(str(item) for item in data)
+        return original(self, messages, data, modifiers)
+
+    monkeypatch.setattr(ImapClient, "fetch", fetch)
+    return seen
+
+
+def test_a_first_sync_indexes_the_backlog_from_headers_and_its_bodies_follow_newest_first(
+    h: Harness, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first sync downloads no body: metadata comes from the header fields and BODYSTRUCTURE,
+    and the messages wait as backlog. Delivering the backlog fetches the bodies (with PEEK), hands
+    them to the subscribers newest first and replaces the attachments read from the structure with
+    those read from the body. The awkward MIME corpus (charsets, encodings, HTML only, attachments, a
+    malformed message) gives the same attachment names and types both ways."""
+    from pathlib import Path
+
+    from integrations.mime import parse_email
+
+    corpus = sorted(Path(__file__).parent.joinpath("data", "mail").glob("*.eml"))
+    raws = [p.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for p in corpus]
+    account.append(raws)
+    before = account.flags()
+    box_id = add_imap_mailbox(h.services, account)
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+    items = _fetched_items(monkeypatch)
+
+    outcome = service_of(h).sync(box_id, backlog=False)
+
+    assert (outcome.status, outcome.new) == ("success", len(raws))
+    assert items and not any(item == "BODY.PEEK[]" for item in items)
+    assert "BODYSTRUCTURE" in items
+    assert recorder.events == []
+    indexed = rows(h, box_id)
+    assert all(r.backlog and r.delivered_at is None and r.delivery_attempts == 0 for r in indexed)
+    box = mailbox(h, box_id)
+    assert box.initial_sync_done and box.last_sync_count == len(raws)
+    assert box.cursor["folders"]["INBOX"]["last_uid"] == len(raws)
+
+    items.clear()
+    assert service_of(h).deliver_backlog(box_id, outcome) is None
+    assert items and all(item == "BODY.PEEK[]" for item in items)
+    newest_first = sorted(indexed, key=lambda r: (r.date is None, -(r.date.timestamp() if r.date else 0), -r.id))
+    assert [e.message.id for e in recorder.events] == [r.id for r in newest_first]
+    delivered = rows(h, box_id)
+    assert all(r.delivered_at is not None and r.delivery_attempts == 1 for r in delivered)
+    for raw, before_row, after_row in zip(raws, indexed, delivered, strict=True):
+        parsed = parse_email(raw)
+        expected = [{"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in parsed.attachments]
+        assert after_row.attachments == expected
+        assert [(a["filename"], a["content_type"]) for a in before_row.attachments] == \
+            [(a["filename"], a["content_type"]) for a in expected]
+        assert (before_row.subject, before_row.from_addr, before_row.to_addrs, before_row.message_id, before_row.date) \
+            == (parsed.subject, parsed.from_addr or None, list(parsed.to), parsed.message_id, parsed.date or before_row.date)
+    assert account.flags() == before  # nothing became \Seen
+    assert service_of(h).deliver_backlog(box_id) is None and len(recorder.events) == len(raws)
+
+
+def test_a_backlog_message_deleted_on_the_server_before_its_delivery_is_given_up(
+    h: Harness, account: Account
+) -> None:
+    account.append([make_email(i, to=account.address) for i in range(3)])
+    box_id = add_imap_mailbox(h.services, account)
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+    assert service_of(h).sync(box_id, backlog=False).new == 3
+    with account.client() as client:
+        client.select_folder("INBOX")
+        client.delete_messages([2])
+        client.expunge()
+
+    assert service_of(h).deliver_backlog(box_id) is None
+    assert [e.message.subject for e in recorder.events] == ["Demande numéro 2", "Demande numéro 0"]
+    stored = rows(h, box_id)
+    assert all(r.delivered_at is not None for r in stored)
+    assert [r.removed_at is not None for r in stored] == [False, True, False]
+
+
+def test_a_scheduled_first_sync_answers_before_delivering_its_backlog(h: Harness, account: Account) -> None:
+    """The job the scheduler (and the link page) runs reports the first sync as soon as the backlog
+    is indexed, then delivers the backlog on the same worker."""
+    account.append([make_email(i, to=account.address) for i in range(4)])
+    box_id = add_imap_mailbox(h.services, account)
+    recorder = Recorder()
+    service_of(h).subscribe(recorder)
+    seen: list[tuple[int, int]] = []
+
+    def after(outcome: Any) -> None:
+        seen.append((outcome.new, len(recorder.events)))
+
+    assert service_of(h).submit(box_id, after)
+    service_of(h).wait_idle()
+    assert seen == [(4, 0)]
+    assert len(recorder.events) == 4
+    assert all(r.delivered_at is not None for r in rows(h, box_id))

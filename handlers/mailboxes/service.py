@@ -18,6 +18,11 @@ subscriber that raises does the same for the messages it failed on (all of its p
 named by ``NotDelivered``): the others are marked delivered, the cursor stays before the page, and
 the sync ends as an error with the usual backoff, so the next attempt delivers them again. A
 message whose delivery never finishes is given up after ``MAX_DELIVERY_ATTEMPTS`` deliveries.
+An IMAP first sync or resync indexes its backlog from headers alone (``backlog`` rows, no body
+downloaded); ``deliver_backlog`` then fetches their bodies newest first and delivers them with the
+same guarantees. ``sync()`` does both; the scheduler's job answers after the first and then runs the
+second, so a link confirmation does not wait for thousands of messages to be triaged.
+
 ``subscribe(fn, batch=True)`` calls ``fn(events)`` once per stored page instead (up to a page of
 messages, all of one mailbox), so a subscriber can share its queries across the page.
 """
@@ -37,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,7 +62,7 @@ from integrations.mail import (
     SentReceipt,
 )
 from integrations.mailbox import MailboxUnreachable, SyncPage
-from integrations.mime import ParsedEmail, parse_email
+from integrations.mime import ParsedEmail, parse_email, parse_headers
 from integrations.whatsapp import Text
 from storage import mail as repo
 from storage.accounts import rate_hit, sha256_hex, users_of
@@ -76,6 +81,8 @@ log = logging.getLogger(__name__)
 
 # Deliveries of one new-mail event (the first and the replays after a stop) before it is given up.
 MAX_DELIVERY_ATTEMPTS = 3
+# Backlog messages whose bodies are fetched, parsed and delivered together.
+BACKLOG_PAGE = 100
 
 LINK_TTL = timedelta(minutes=15)
 OAUTH_TTL = timedelta(minutes=15)
@@ -300,6 +307,7 @@ class MailboxService:
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._running: set[int] = set()
+        self._draining: set[int] = set()  # mailboxes whose backlog is being delivered
         self._queued: set[int] = set()
         self._futures: set[Future[None]] = set()
         self._workers = workers
@@ -632,17 +640,134 @@ class MailboxService:
 
     # ------------------------------------------------------------ syncing
 
-    def sync(self, mailbox_id: int) -> SyncOutcome:
-        """Sync one mailbox now, in this thread (never twice at once)."""
+    def sync(self, mailbox_id: int, *, backlog: bool = True) -> SyncOutcome:
+        """Sync one mailbox now, in this thread (never twice at once).
+
+        A first sync (or a resync) of an IMAP mailbox indexes its backlog from headers alone; with
+        ``backlog`` the backlog is then delivered to the subscribers before returning, otherwise it
+        is left to ``deliver_backlog`` (the scheduler's jobs answer first and deliver it after).
+        """
         with self._lock:
             if mailbox_id in self._running:
                 return SyncOutcome(mailbox_id, "", "running")
             self._running.add(mailbox_id)
         try:
-            return self._sync(mailbox_id)
+            outcome = self._sync(mailbox_id)
         finally:
             with self._lock:
                 self._running.discard(mailbox_id)
+        if backlog and outcome.status in ("success", "partial"):
+            return self.deliver_backlog(mailbox_id, outcome) or outcome
+        return outcome
+
+    def deliver_backlog(self, mailbox_id: int, synced: SyncOutcome | None = None) -> SyncOutcome | None:
+        """Fetch the bodies of a mailbox's indexed backlog, newest first, a page at a time, and hand
+        them to the new-mail subscribers (``initial``). Returns None when all went well; otherwise the
+        mailbox is marked as failed like a sync (a subscriber that failed: kind ``delivery``; the
+        server: its own kind), with the usual backoff, and that outcome is returned. ``synced`` is
+        the sync just done, whose count of new messages the status keeps.
+
+        Each row's ``delivery_attempts`` grows before its delivery, so one that never completes (it
+        stops the process, a subscriber keeps failing on it) is given up after
+        ``MAX_DELIVERY_ATTEMPTS``. A message the server no longer has is given up at once; one that
+        cannot be read now (its folder changed) waits for the next sync. Never runs twice at once
+        for one mailbox; a sync of new mail may run meanwhile.
+        """
+        with self._lock:
+            if mailbox_id in self._draining:
+                return 0
+            self._draining.add(mailbox_id)
+        source = None
+        delivered = 0
+        failures = 0
+        box: Mailbox | None = None
+        try:
+            with self.services.db.session() as session:
+                box = session.get(Mailbox, mailbox_id)
+                if box is None or not box.enabled or box.status == "needs_relink" \
+                        or not repo.backlog_count(session, mailbox_id):
+                    return None
+                session.expunge(box)
+            info = MailboxInfo(box.id, box.org_id, box.provider, box.address, box.name)
+            source = self.connectors.source(self.access(box))
+            if not hasattr(source, "bodies"):
+                log.warning("mailbox %s: backlog rows but the %s source cannot read bodies", box.id, box.provider)
+                return None
+            later: set[int] = set()  # rows to try again at the next sync, not in this run
+            while True:
+                rows = self._claim_backlog(box.id, later)
+                if not rows:
+                    break
+                found = source.bodies([row.provider_id for row in rows])
+                ready: list[tuple[MailMessage, ParsedEmail]] = []
+                gone: list[int] = []
+                for row in rows:
+                    if row.provider_id not in found:
+                        later.add(row.id)
+                    elif found[row.provider_id] is None:
+                        gone.append(row.id)
+                    else:
+                        ready.append((row, parse_email(found[row.provider_id] or b"")))
+                failed = self._emit(info, ready, initial=True) if ready else set()
+                later |= failed
+                failures += len(failed)
+                self._backlog_done(box.id, [(row, email) for row, email in ready if row.id not in failed], gone)
+                delivered += len(ready) - len(failed)
+            if failures:
+                raise DeliveryIncomplete(failures)
+        except MailAuthError as exc:
+            return self.mark_needs_relink(mailbox_id, exc)
+        except (MailError, SecretBoxError, DeliveryIncomplete) as exc:
+            return self._failed(box, exc, synced.new if synced else 0) if box is not None else None
+        except Exception as exc:
+            log.exception("mailbox %s: backlog delivery failed unexpectedly", mailbox_id)
+            return self._failed(box, exc, synced.new if synced else 0) if box is not None else None
+        finally:
+            if source is not None:
+                self._finish_source(mailbox_id, source)
+            with self._lock:
+                self._draining.discard(mailbox_id)
+            if delivered:
+                log.info("mailbox %s: %d backlog message(s) delivered", mailbox_id, delivered)
+        return None
+
+    def _claim_backlog(self, mailbox_id: int, skip: set[int]) -> list[MailMessage]:
+        """The next page of backlog rows, each with one more delivery attempt counted; rows past
+        ``MAX_DELIVERY_ATTEMPTS`` are given up instead."""
+        now = self._now
+        with self.services.db.write() as session:
+            while True:
+                rows = repo.backlog_rows(session, mailbox_id, BACKLOG_PAGE, exclude=sorted(skip))
+                if not rows:
+                    return []
+                live = []
+                for row in rows:
+                    if (row.delivery_attempts or 0) >= MAX_DELIVERY_ATTEMPTS:
+                        row.delivered_at = now
+                        log.warning("mailbox %s: message %s given up after %d unfinished deliveries",
+                                    mailbox_id, row.id, row.delivery_attempts)
+                    else:
+                        row.delivery_attempts = (row.delivery_attempts or 0) + 1
+                        live.append(row)
+                if live:
+                    session.flush()
+                    for row in live:
+                        session.expunge(row)
+                    return live
+
+    def _backlog_done(self, mailbox_id: int, done: list[tuple[MailMessage, ParsedEmail]], gone: list[int]) -> None:
+        """Mark delivered backlog rows, with what only the body tells (attachments, parse warnings),
+        and give up rows whose message the server no longer has."""
+        now = self._now
+        with self.services.db.write() as session:
+            for row, email in done:
+                values = _parsed_values(email, None, None, None)
+                session.execute(update(MailMessage).where(MailMessage.id == row.id).values(
+                    delivered_at=now, attachments=values["attachments"], parse_warnings=values["parse_warnings"]))
+            if gone:
+                session.execute(update(MailMessage).where(MailMessage.id.in_(gone)).values(
+                    delivered_at=now, removed_at=now))
+                log.info("mailbox %s: %d backlog message(s) deleted on the server before delivery", mailbox_id, len(gone))
 
     def _sync(self, mailbox_id: int) -> SyncOutcome:
         started = self._now
@@ -665,8 +790,8 @@ class MailboxService:
             source = self.connectors.source(self.access(box))
             first = not box.initial_sync_done
             for page in source.pages(dict(box.cursor or {}), since, _Known(self.services, box.id)):
-                stored = self._store(box, page)
-                new += sum(1 for row, _ in stored if not row.delivery_attempts)  # not the replays
+                stored, indexed = self._store(box, page)
+                new += indexed + sum(1 for row, _ in stored if not row.delivery_attempts)  # not the replays
                 skipped += page.skipped
                 if stored:
                     failed = self._emit(info, stored, initial=page.initial or first)
@@ -711,14 +836,15 @@ class MailboxService:
         except Exception:
             log.debug("mailbox %s: closing the source failed", mailbox_id)
 
-    def _store(self, box: Mailbox, page: SyncPage) -> list[tuple[MailMessage, ParsedEmail]]:
+    def _store(self, box: Mailbox, page: SyncPage) -> tuple[list[tuple[MailMessage, ParsedEmail]], int]:
         """Parse (outside the transaction), then store metadata and changes in one transaction.
 
         Returns the messages to deliver: the new rows, and rows a sync cut short stored without
-        delivering. When there are none the page's cursor is stored in the same transaction;
+        delivering; and how many backlog rows were indexed from headers alone. When there are none the page's cursor is stored in the same transaction;
         otherwise ``_delivered`` stores it once the subscribers have had the events.
         """
-        parsed = [(remote, parse_email(remote.raw)) for remote in page.messages]
+        parsed = [(remote, parse_headers(remote.raw, size=remote.size, attachments=remote.attachments or ())
+                   if remote.headers_only else parse_email(remote.raw)) for remote in page.messages]
         try:
             return self._store_parsed(box, page, parsed)
         except IntegrityError:
@@ -728,9 +854,13 @@ class MailboxService:
             return self._store_parsed(box, page, parsed)
 
     def _store_parsed(self, box: Mailbox, page: SyncPage,
-                      parsed: list[tuple[Any, ParsedEmail]]) -> list[tuple[MailMessage, ParsedEmail]]:
+                      parsed: list[tuple[Any, ParsedEmail]]) -> tuple[list[tuple[MailMessage, ParsedEmail]], int]:
+        """Store the page. Whole messages are returned for delivery now; headers-only ones (an indexed
+        backlog) are stored as ``backlog`` rows, only counted, and delivered later by
+        ``deliver_backlog``."""
         now = self._now
         stored: list[tuple[MailMessage, ParsedEmail]] = []
+        indexed = 0
         with self.services.db.write() as session:
             ids = [remote.provider_id for remote, _ in parsed]
             have = repo.known_provider_ids(session, box.id, ids) if ids else set()
@@ -738,23 +868,35 @@ class MailboxService:
             mids = [p.message_id for _, p in parsed if p.message_id]
             known_mids = repo.known_message_ids(session, box.id, mids) if page.resync and mids else set()
             seen: set[str] = set()
+            indexed_rows: list[dict[str, Any]] = []
             for remote, email in parsed:
                 if remote.provider_id in seen:
                     continue
                 seen.add(remote.provider_id)
                 if remote.provider_id in have:
                     again = pending.get(remote.provider_id)
-                    if again is not None and self._redeliver(box.id, again, now):
+                    if again is not None and remote.headers_only:
+                        again.backlog = True  # its body comes with the backlog's delivery
+                    elif again is not None and self._redeliver(box.id, again, now):
                         stored.append((again, email))
                     continue
                 if page.resync and email.message_id and email.message_id in known_mids:
                     rebound = self._rebind(session, box.id, email.message_id, remote.provider_id)
-                    if rebound is not None and rebound.delivered_at is None and self._redeliver(box.id, rebound, now):
-                        stored.append((rebound, email))
+                    if rebound is not None and rebound.delivered_at is None:
+                        if remote.headers_only:
+                            rebound.backlog = True
+                        elif self._redeliver(box.id, rebound, now):
+                            stored.append((rebound, email))
                     continue
-                row = _row(box, remote, email, now)
+                if remote.headers_only:
+                    indexed_rows.append({**_row_values(box, remote, email, now), "backlog": True})
+                    continue
+                row = MailMessage(**_row_values(box, remote, email, now))
                 session.add(row)
                 stored.append((row, email))
+            if indexed_rows:  # one multi-row INSERT: no ORM objects for rows nobody reads now
+                session.execute(insert(MailMessage), indexed_rows)
+                indexed = len(indexed_rows)
             for message_id, provider_id in page.rebind.items():
                 self._rebind(session, box.id, message_id, provider_id)
             for provider_id, flags in page.flag_updates.items():
@@ -769,7 +911,7 @@ class MailboxService:
             else:
                 _move_cursor(session, box.id, page.cursor)
             session.flush()
-        return stored
+        return stored, indexed
 
     @staticmethod
     def _redeliver(mailbox_id: int, row: MailMessage, now: datetime) -> bool:
@@ -928,7 +1070,7 @@ class MailboxService:
 
     def _job(self, mailbox_id: int, after: Callable[[SyncOutcome], None] | None) -> None:
         try:
-            outcome = self.sync(mailbox_id)
+            outcome = self.sync(mailbox_id, backlog=False)
         except Exception:  # the pool must never lose a worker to a bug
             log.exception("mailbox %s: background sync crashed", mailbox_id)
             outcome = SyncOutcome(mailbox_id, "", "error", error=ERROR_TEXT["internal"], error_kind="internal")
@@ -940,6 +1082,8 @@ class MailboxService:
                 after(outcome)
             except Exception:
                 log.exception("mailbox %s: follow-up after sync failed", mailbox_id)
+        if outcome.status in ("success", "partial"):
+            self.deliver_backlog(mailbox_id, outcome)  # after the answer: the link confirmation does not wait
 
     def run_due(self) -> int:
         """The scheduler's tick: claim every mailbox whose time has come and sync each in the background.
@@ -1062,18 +1206,30 @@ def _move_cursor(session: Session, mailbox_id: int, cursor: Mapping[str, Any]) -
     _check_exists(session, mailbox_id).cursor = dict(cursor)
 
 
-def _row(box: Mailbox, remote: Any, email: ParsedEmail, now: datetime) -> MailMessage:
-    thread = remote.thread_id or (email.references[0] if email.references else None) or email.in_reply_to \
+def _row_values(box: Mailbox, remote: Any, email: ParsedEmail, now: datetime) -> dict[str, Any]:
+    """The metadata row of a message, as column values."""
+    return {
+        "mailbox_id": box.id, "org_id": box.org_id, "provider_id": remote.provider_id[:255], "folder": remote.folder,
+        "flags": list(remote.flags), "synced_at": now, "delivered_at": None, "delivery_attempts": 0,
+        "backlog": False, **_parsed_values(email, remote.thread_id, remote.internal_date, remote.size),
+    }
+
+
+def _parsed_values(email: ParsedEmail, thread_id: str | None, internal_date: datetime | None,
+                   size: int | None) -> dict[str, Any]:
+    """The columns of a message row that come from reading the message itself."""
+    thread = thread_id or (email.references[0] if email.references else None) or email.in_reply_to \
         or email.message_id
-    return MailMessage(
-        mailbox_id=box.id, org_id=box.org_id, provider_id=remote.provider_id[:255], folder=remote.folder,
-        message_id=(email.message_id or None) and email.message_id[:512], thread_id=thread[:512] if thread else None,
-        from_name=email.from_name[:320] or None, from_addr=email.from_addr[:320] or None,
-        to_addrs=list(email.to), cc_addrs=list(email.cc), subject=email.subject,
-        date=email.date or remote.internal_date, size=remote.size or email.size,
-        attachments=[{"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in email.attachments],
-        flags=list(remote.flags), parse_warnings=[w[:200] for w in email.warnings[:20]], synced_at=now,
-    )
+    return {
+        "message_id": (email.message_id or None) and email.message_id[:512],
+        "thread_id": thread[:512] if thread else None,
+        "from_name": email.from_name[:320] or None, "from_addr": email.from_addr[:320] or None,
+        "to_addrs": list(email.to), "cc_addrs": list(email.cc), "subject": email.subject,
+        "date": email.date or internal_date, "size": size or email.size,
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                        for a in email.attachments],
+        "parse_warnings": [w[:200] for w in email.warnings[:20]],
+    }
 
 
 def _apply_imap(box: Mailbox, target: ImapTarget) -> None:
