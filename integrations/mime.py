@@ -26,6 +26,7 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from types import MappingProxyType
+from typing import Any
 
 __all__ = ["Attachment", "ParsedEmail", "decode_header_value", "html_to_text", "parse_email", "parse_headers"]
 
@@ -532,14 +533,14 @@ def parse_headers(raw: bytes, *, size: int | None = None,
     warnings: list[str] = []
     try:
         block = _HeaderBlock(_split_header_block(raw))
-        fields = _header_fields(block, warnings)  # type: ignore[arg-type]
+        fields = _header_fields(block, warnings)  # type: ignore[arg-type]  # duck-typed: raw_items()
     except Exception as exc:  # never raises, like parse_email
         return _empty(raw, [f"unparseable headers: {type(exc).__name__}"])
     return ParsedEmail(**fields, text="", attachments=tuple(attachments),
                        size=len(raw) if size is None else size, warnings=tuple(dict.fromkeys(warnings)))
 
 
-def _header_fields(msg: Message, warnings: list[str]) -> dict[str, object]:
+def _header_fields(msg: Message, warnings: list[str]) -> dict[str, Any]:
     """What ``ParsedEmail`` holds of a message's own header fields."""
     headers: dict[str, str] = {}
     for key, value in msg.raw_items():
@@ -581,7 +582,7 @@ def _build(msg: Message, raw: bytes, warnings: list[str]) -> ParsedEmail:
     if not text and body.calendar:
         text = "\n\n".join(body.calendar)
     return ParsedEmail(
-        **fields,  # type: ignore[arg-type]
+        **fields,
         text=text,
         attachments=tuple(body.attachments),
         size=len(raw),

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    func,
     or_,
     select,
     update,
@@ -189,11 +188,11 @@ def backlog_rows(session: Session, mailbox_id: int, limit: int, *, exclude: Sequ
     return list(session.scalars(query))
 
 
-def backlog_count(session: Session, mailbox_id: int) -> int:
-    """How many backlog rows of a mailbox still wait for delivery."""
-    return int(session.scalar(select(func.count()).select_from(MailMessage).where(
+def has_backlog(session: Session, mailbox_id: int) -> bool:
+    """Whether some backlog row of a mailbox still waits for delivery."""
+    return session.scalar(select(MailMessage.id).where(
         MailMessage.mailbox_id == mailbox_id, MailMessage.delivered_at.is_(None),
-        MailMessage.backlog.is_(True))) or 0)
+        MailMessage.backlog.is_(True)).limit(1)) is not None
 
 
 def mark_delivered(session: Session, ids: Sequence[int], when: datetime) -> None:

@@ -675,7 +675,7 @@ class MailboxService:
         """
         with self._lock:
             if mailbox_id in self._draining:
-                return 0
+                return None
             self._draining.add(mailbox_id)
         source = None
         delivered = 0
@@ -685,7 +685,7 @@ class MailboxService:
             with self.services.db.session() as session:
                 box = session.get(Mailbox, mailbox_id)
                 if box is None or not box.enabled or box.status == "needs_relink" \
-                        or not repo.backlog_count(session, mailbox_id):
+                        or not repo.has_backlog(session, mailbox_id):
                     return None
                 session.expunge(box)
             info = MailboxInfo(box.id, box.org_id, box.provider, box.address, box.name)
