@@ -24,8 +24,11 @@ from typing import Any
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import CapabilityError, LoginError
 from imapclient.imap4 import IMAP4WithTimeout
+from imapclient.imapclient import join_message_ids, seq_to_parenstr_upper
 from imapclient.tls import IMAP4_TLS
+from imapclient.util import to_ints
 
+from integrations.imap_wire import parse_fetch
 from integrations.mail import (
     AmbiguousSendError,
     MailAuthError,
@@ -167,7 +170,25 @@ class _Plain(_Capable, IMAP4WithTimeout):  # type: ignore[misc]
 
 
 class ImapClient(IMAPClient):  # type: ignore[misc]
-    """IMAPClient that saves a CAPABILITY round trip and counts the commands it sends."""
+    """IMAPClient that saves a CAPABILITY round trip, counts the commands it sends and reads FETCH
+    responses with ``imap_wire.parse_fetch`` (imapclient's results, several times faster)."""
+
+    def fetch(self, messages: Sequence[int], data: Sequence[str], modifiers: Sequence[str] | None = None
+              ) -> dict[int, dict[bytes, Any]]:
+        """``IMAPClient.fetch``, as imapclient 3 writes it, with the faster response reader."""
+        if not messages:
+            return {}
+        args = ["FETCH", join_message_ids(messages), seq_to_parenstr_upper(data),
+                seq_to_parenstr_upper(modifiers) if modifiers else None]
+        if self.use_uid:
+            args.insert(0, "UID")
+        tag = self._imap._command(*args)
+        typ, response = self._imap._command_complete("FETCH", tag)
+        self._checkok("fetch", typ, response)
+        typ, response = self._imap._untagged_response(typ, response, "FETCH")
+        parsed = parse_fetch(response, self.normalise_times, self.use_uid)
+        # unsolicited FETCH responses for other messages are dropped, as imapclient does
+        return {uid: parsed[uid] for uid in to_ints(messages) if uid in parsed}
 
     def _create_IMAP4(self) -> imaplib.IMAP4:
         connect_timeout = getattr(self._timeout, "connect", None)

@@ -18,7 +18,7 @@ import email
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email import errors, policy
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
@@ -230,13 +230,32 @@ def _raw_header(msg: Message, name: str) -> str | None:
     return None
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_SIMPLE_ADDRESS = re.compile(rf"({_ATEXT}(?: {_ATEXT})*) ?<({_ADDR_SPEC})>|({_ADDR_SPEC})")
+
+
+def _simple_addresses(value: str) -> list[tuple[str, str]] | None:
+    """``getaddresses([value])`` for the common shapes (``a@b.c``, ``Name <a@b.c>``, lists of them,
+    names of plain atoms or RFC 2047 words) at a tenth of its cost; None for anything else."""
+    pairs = []
+    for item in value.split(","):
+        match = _SIMPLE_ADDRESS.fullmatch(item.strip())
+        if match is None:
+            return None
+        name, routed, bare = match.groups()
+        pairs.append((name, routed) if routed else ("", bare))
+    return pairs
+
+
 def _addresses(msg: Message, name: str, warnings: list[str]) -> list[tuple[str, str]]:
     """(display name, lower-cased address) pairs of an address header."""
     raw = _raw_header(msg, name)
     if raw is None:
         return []
     unfolded = " ".join(raw.split())
-    pairs = [(n, a) for n, a in getaddresses([unfolded]) if "@" in a]
+    simple = _simple_addresses(unfolded)
+    pairs = simple if simple is not None else [(n, a) for n, a in getaddresses([unfolded]) if "@" in a]
     if pairs:
         return [(_decode_value(n, name, warnings), _fix_surrogates(a).lower()) for n, a in pairs]
     try:  # the full RFC 5322 parser copes with some shapes getaddresses rejects
@@ -285,12 +304,43 @@ def _info(part: Message, warnings: list[str]) -> _PartInfo:
     return _PartInfo(ctype, maintype, subtype, charset, disposition, name)
 
 
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_PLAIN_DATE = re.compile(r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) "
+                         r"(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)")
+_ZONES: dict[str, timezone] = {}
+
+
+def _plain_date(value: str) -> datetime | None:
+    """``parsedate_to_datetime`` for the usual ``Fri, 20 Nov 2026 08:00:00 +0100``, at a fifth of its
+    cost; None for any other shape (and for a "-0000" zone, which reads as no zone)."""
+    match = _PLAIN_DATE.fullmatch(value)
+    month = _MONTHS.get(match.group(2).lower()) if match else None
+    if match is None or month is None:
+        return None
+    day, _, year, hour, minute, second, sign, zh, zm = match.groups()
+    if int(zh) * 60 + int(zm) >= 1440 or (sign == "-" and zh == zm == "00"):
+        return None
+    zone = _ZONES.get(sign + zh + zm)
+    if zone is None:
+        offset = timedelta(hours=int(zh), minutes=int(zm))
+        zone = _ZONES.setdefault(sign + zh + zm, timezone(-offset if sign == "-" else offset))
+    try:
+        return datetime(int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=zone)
+    except ValueError:
+        return None
+
+
 def _date(msg: Message, warnings: list[str]) -> datetime | None:
     raw = _raw_header(msg, "date")
     if raw is None:
         return None
+    unfolded = " ".join(raw.split())
+    plain = _plain_date(unfolded)
+    if plain is not None:
+        return plain
     try:
-        parsed = parsedate_to_datetime(" ".join(raw.split()))
+        parsed = parsedate_to_datetime(unfolded)
     except (TypeError, ValueError, IndexError, OverflowError):
         warnings.append("unparseable Date header")
         return None

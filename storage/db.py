@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -189,6 +190,14 @@ class PinnedConnection:
             logging.getLogger(__name__).debug("closing a pinned connection failed", exc_info=True)
 
 
+def _json_dumps(value: Any) -> str:
+    """``json.dumps``, with the empty list most JSON columns of a message row hold (no CC, no
+    attachment, no flag) written without the encoder."""
+    if value == [] and isinstance(value, list):
+        return "[]"
+    return json.dumps(value)
+
+
 class Database:
     """One database: an engine, a read session factory and a write session factory."""
 
@@ -196,7 +205,7 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.backend = parsed.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "json_serializer": _json_dumps}
         if self.backend == "sqlite":
             path = sqlite_path(url)
             if path is not None:

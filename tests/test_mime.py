@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 from html import escape
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -305,3 +306,63 @@ def test_raw_8bit_attachment_names_and_a_commented_boundary() -> None:
                  b"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello there\r\n--XX--\r\n")
     email = parse_email(commented)
     assert email.text == "hello there" and not email.attachments and not email.warnings
+
+
+# ---------------------------------------------------------------- the header readers' fast paths
+
+_ADDRESS_PIECES = st.sampled_from(["jean", "Jean", "J.", "dupont", "o'hara", "a+b", "x_y", "=?utf-8?q?Ren=C3=A9e?=",
+                                   "=?utf-8?b?w4lxdWlwZQ==?=", "@", "<", ">", ",", " ", "  ", "\t", '"', "(c)", ".",
+                                   "exemple.test", "sub.exemple.test", "[1.2.3.4]", ";", ":", "é", "\\"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_ADDRESS_PIECES, max_size=12).map("".join))
+def test_the_address_fast_path_reads_as_getaddresses(value: str) -> None:
+    from email.utils import getaddresses
+
+    from integrations.mime import _simple_addresses
+
+    fast = _simple_addresses(value)
+    if fast is not None:
+        assert fast == [(n, a) for n, a in getaddresses([value]) if "@" in a]
+
+
+def test_the_address_fast_path_takes_the_usual_shapes() -> None:
+    from integrations.mime import _simple_addresses
+
+    assert _simple_addresses("Client 5 <client5@exemple.test>") == [("Client 5", "client5@exemple.test")]
+    assert _simple_addresses("a@b.c, =?utf-8?q?Ren=C3=A9e?= <R@X.test>") == [
+        ("", "a@b.c"), ("=?utf-8?q?Ren=C3=A9e?=", "R@X.test")]
+    assert _simple_addresses('"Dupont, Jean" <j@x.test>') is None  # quoted: left to getaddresses
+
+
+_DATE_PARTS = st.tuples(
+    st.sampled_from(["", "Fri, ", "Mon, ", "Fri,", "fri, "]), st.integers(0, 39), st.sampled_from(["Nov", "Feb", "nov", "Xyz"]),
+    st.integers(990, 10000), st.integers(0, 30), st.integers(0, 70), st.integers(0, 70),
+    st.sampled_from(["+", "-"]), st.integers(0, 30), st.sampled_from([0, 30, 45, 75]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_DATE_PARTS)
+def test_the_date_fast_path_reads_as_parsedate_to_datetime(parts: tuple[Any, ...]) -> None:
+    from email.utils import parsedate_to_datetime
+
+    from integrations.mime import _plain_date
+
+    weekday, day, month, year, hour, minute, second, sign, zh, zm = parts
+    value = f"{weekday}{day:02d} {month} {year} {hour:02d}:{minute:02d}:{second:02d} {sign}{zh:02d}{zm:02d}"
+    fast = _plain_date(value)
+    if fast is None:
+        return
+    slow = parsedate_to_datetime(value)
+    assert fast == slow and fast.utcoffset() == slow.utcoffset()
+
+
+def test_the_date_fast_path_leaves_a_zone_of_minus_zero_to_the_stdlib() -> None:
+    from integrations.mime import _plain_date
+
+    assert _plain_date("Fri, 20 Nov 2026 08:00:00 +0100") == datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+    assert _plain_date("Fri, 20 Nov 2026 08:00:00 -0000") is None  # no zone at all: parse_email warns
+    assert parse_email(b"Date: Fri, 20 Nov 2026 08:00:00 -0000\r\n\r\nx").warnings == (
+        "Date header without time zone; assumed UTC",)

@@ -864,7 +864,7 @@ class MailboxService:
         with self.services.db.write() as session:
             ids = [remote.provider_id for remote, _ in parsed]
             have = repo.known_provider_ids(session, box.id, ids) if ids else set()
-            pending = repo.undelivered(session, box.id, ids) if ids else {}
+            pending = repo.undelivered(session, box.id, list(have)) if have else {}
             mids = [p.message_id for _, p in parsed if p.message_id]
             known_mids = repo.known_message_ids(session, box.id, mids) if page.resync and mids else set()
             seen: set[str] = set()
@@ -894,8 +894,8 @@ class MailboxService:
                 row = MailMessage(**_row_values(box, remote, email, now))
                 session.add(row)
                 stored.append((row, email))
-            if indexed_rows:  # one multi-row INSERT: no ORM objects for rows nobody reads now
-                session.execute(insert(MailMessage), indexed_rows)
+            if indexed_rows:  # one Core INSERT for the page: no ORM objects or bulk bookkeeping
+                session.connection().execute(insert(MailMessage.__table__), indexed_rows)  # type: ignore[arg-type]
                 indexed = len(indexed_rows)
             for message_id, provider_id in page.rebind.items():
                 self._rebind(session, box.id, message_id, provider_id)
