@@ -63,7 +63,8 @@ def corpus(count: int, address: str) -> list[bytes]:
 
 
 def child_bare(args: dict[str, Any]) -> dict[str, Any]:
-    """A baseline: log in, EXAMINE, SEARCH SINCE, FETCH ``args["items"]`` in chunks of 100."""
+    """A baseline: log in, EXAMINE, SEARCH SINCE, FETCH ``args["items"]`` in chunks of 100, read by
+    imapclient (or, with ``reader: courrier``, by the reader Courrier's client uses)."""
     from datetime import timedelta
 
     from imapclient import IMAPClient
@@ -73,6 +74,11 @@ def child_bare(args: dict[str, Any]) -> dict[str, Any]:
     cert = LoopbackCert(Path(args["cert"]), Path(args["key"]))
     started = time.perf_counter()
     client = IMAPClient("127.0.0.1", args["port"], ssl=True, ssl_context=cert.client_context(), timeout=60)
+    if args.get("reader") == "courrier":  # the same loop with Courrier's FETCH-response reader
+        from integrations.imap import ImapClient
+
+        client.__class__ = ImapClient
+        client.normalise_times = False
     client.login(args["user"], args["password"])
     client.select_folder("INBOX", readonly=True)
     since = (datetime.now(UTC) - timedelta(days=7)).date()
@@ -179,6 +185,20 @@ def child_first_sync(args: dict[str, Any]) -> dict[str, Any]:
             "text_chars": seen["chars"]}
 
 
+def child_index(args: dict[str, Any]) -> dict[str, Any]:
+    """Courrier's first sync alone (the index, as the scheduler's job answers it), timed."""
+    from handlers.mailboxes.service import MailboxService
+
+    services, _ = _services(args)
+    box_id = _add_mailbox(services, args)
+    started = time.perf_counter()
+    outcome = services.get(MailboxService).sync(box_id, backlog=False)
+    seconds = time.perf_counter() - started
+    services.db.dispose()
+    assert outcome.status == "success", outcome
+    return {"seconds": seconds, "messages": outcome.new}
+
+
 def child_incremental(args: dict[str, Any]) -> dict[str, Any]:
     """First sync (untimed), then idle incremental syncs: median time and IMAP commands of each."""
     from handlers.mailboxes.service import MailboxService
@@ -233,7 +253,7 @@ def main() -> None:
     options = parser.parse_args()
     if options.child:
         kind, raw = options.child
-        result = {"bare": child_bare, "parse": child_parse, "first": child_first_sync,
+        result = {"bare": child_bare, "parse": child_parse, "first": child_first_sync, "index": child_index,
                   "incremental": child_incremental}[kind](json.loads(raw))
         print(json.dumps(result))
         return
@@ -259,7 +279,12 @@ def main() -> None:
         full_args = {**big_args, "items": FULL_ITEMS}
         run_child("bare", full_args)  # warm Dovecot's caches for every contestant
         run_child("bare", index_args)
-        bare = min((run_child("bare", index_args) for _ in range(3)), key=lambda r: r["seconds"])
+        bare, index, reader = [], [], []
+        for attempt in range(3):  # interleaved, best of three each: the machine's drift hits both
+            bare.append(run_child("bare", index_args))
+            index.append(run_child("index", {**big_args, "db": f"sqlite:///{work / f'index{attempt}.db'}"}))
+            reader.append(run_child("bare", {**index_args, "reader": "courrier"}))
+        bare_best, index_best, reader_best = (min(runs, key=lambda r: r["seconds"]) for runs in (bare, index, reader))
         full = min((run_child("bare", full_args) for _ in range(2)), key=lambda r: r["seconds"])
         parse = run_child("parse", big_args)
         first = run_child("first", {**big_args, "db": f"sqlite:///{work / 'first.db'}"})
@@ -271,9 +296,11 @@ def main() -> None:
     finally:
         dovecot.stop()
 
-    bare_rate = bare["messages"] / bare["seconds"]
+    bare_rate = bare_best["messages"] / bare_best["seconds"]
+    reader_rate = reader_best["messages"] / reader_best["seconds"]
     full_rate = full["messages"] / full["seconds"]
-    first_rate = first["messages"] / first["seconds"]
+    first_rate = index_best["messages"] / index_best["seconds"]
+    ratios = ", ".join(f"{b['seconds'] / i['seconds']:.2f}" for b, i in zip(bare, index, strict=True))
     parse_rate = parse["messages"] / parse["seconds"]
     ratio = first_rate / bare_rate
     delivery_rate = first["delivered"] / first["delivery_seconds"]
@@ -291,8 +318,9 @@ triage) newest first, fetching the bodies 100 at a time; `courrier sync` does bo
 
 | what | measured | target | verdict |
 |---|---|---|---|
-| bare imapclient loop, the first sync's items (`{' '.join(INDEX_ITEMS)}`) | {bare_rate:,.0f} msg/s ({bare['seconds']:.2f} s) | baseline | |
-| **Courrier first sync of {n:,} messages** (index: fetch, header parse, metadata rows, cursor) | {first_rate:,.0f} msg/s ({first['seconds']:.2f} s) | ≥ 0.8 × baseline | {ratio:.2f} × — {verdict(ratio >= 0.8)} |
+| bare imapclient loop, the first sync's items (`{' '.join(INDEX_ITEMS)}`), best of 3 | {bare_rate:,.0f} msg/s ({bare_best['seconds']:.2f} s) | baseline | |
+| **Courrier first sync of {n:,} messages** (index: fetch, header parse, metadata rows, cursor), best of 3 | {first_rate:,.0f} msg/s ({index_best['seconds']:.2f} s) | ≥ 0.8 × baseline | {ratio:.2f} × — {verdict(ratio >= 0.8)} (run by run: {ratios}) |
+| the bare loop with Courrier's FETCH-response reader instead of imapclient's, best of 3 | {reader_rate:,.0f} msg/s ({reader_best['seconds']:.2f} s) | — | |
 | bare imapclient loop, whole messages (`{' '.join(FULL_ITEMS)}`) | {full_rate:,.0f} msg/s ({full['seconds']:.2f} s) | — | |
 | `parse_email` alone on the same messages | {parse_rate:,.0f} msg/s ({parse['seconds']:.1f} s) | — | |
 | backlog delivery without the triage (bodies fetched, parsed, new-mail event, rows marked) | {alone_rate:,.0f} msg/s ({alone['delivery_seconds']:.1f} s) | — | |
@@ -302,7 +330,12 @@ triage) newest first, fetching the bodies 100 at a time; `courrier sync` does bo
 | idle incremental sync, {options.small:,} messages (median of {inc_small['runs']}) | {inc_small['median_ms']:.1f} ms, {inc_small['commands']} IMAP commands | ≤ 3 commands | {verdict(inc_small['commands'] <= 3)} |
 | idle incremental sync, {n:,} messages (median of {inc_big['runs']}) | {inc_big['median_ms']:.1f} ms, {inc_big['commands']} IMAP commands | ratio ≤ 1.2, ≤ 3 commands | {inc_ratio:.2f} × — {verdict(inc_ratio <= 1.2 and inc_big['commands'] <= 3)} |
 
-The first sync's rate is measured against a bare loop fetching the same items. Delivering the backlog is
+The first sync's rate is measured against a bare loop fetching the same items; the three runs of each
+alternate, in fresh processes. Courrier's client reads FETCH responses with `integrations/imap_wire.py`,
+which gives exactly imapclient's results (property tests and every Dovecot response of the tests compare
+the two) in about a third of the time; that is most of what lets the whole first sync (header parse,
+rows, cursor included) keep up with the bare imapclient loop. The bare loop with that reader shows
+what the fetch alone costs now. Delivering the backlog is
 bounded by Python's CPU work per message: parsing each body ({1000 / parse_rate:.2f} ms) and, as shipped,
 classifying it and storing its verdict; it runs after the first sync has answered, while new mail keeps
 being synced and delivered at once.

@@ -248,9 +248,8 @@ def _simple_addresses(value: str) -> list[tuple[str, str]] | None:
     return pairs
 
 
-def _addresses(msg: Message, name: str, warnings: list[str]) -> list[tuple[str, str]]:
-    """(display name, lower-cased address) pairs of an address header."""
-    raw = _raw_header(msg, name)
+def _addresses(raw: str | None, name: str, warnings: list[str]) -> list[tuple[str, str]]:
+    """(display name, lower-cased address) pairs of an address header's stored value."""
     if raw is None:
         return []
     unfolded = " ".join(raw.split())
@@ -331,8 +330,7 @@ def _plain_date(value: str) -> datetime | None:
         return None
 
 
-def _date(msg: Message, warnings: list[str]) -> datetime | None:
-    raw = _raw_header(msg, "date")
+def _date(raw: str | None, warnings: list[str]) -> datetime | None:
     if raw is None:
         return None
     unfolded = " ".join(raw.split())
@@ -593,11 +591,13 @@ def parse_headers(raw: bytes, *, size: int | None = None,
 def _header_fields(msg: Message, warnings: list[str]) -> dict[str, Any]:
     """What ``ParsedEmail`` holds of a message's own header fields."""
     headers: dict[str, str] = {}
+    stored: dict[str, str] = {}  # the first value of each field as stored, before decoding
     for key, value in msg.raw_items():
         lower = key.lower()
         if lower not in headers:
-            headers[lower] = _decode_value(str(value), lower, warnings)
-    senders = _addresses(msg, "from", warnings)
+            stored[lower] = str(value)
+            headers[lower] = _decode_value(stored[lower], lower, warnings)
+    senders = _addresses(stored.get("from"), "from", warnings)
     from_name, from_addr = senders[0] if senders else ("", "")
     if not from_addr and "from" in headers:
         from_name, from_addr = parseaddr(headers["from"])
@@ -610,10 +610,10 @@ def _header_fields(msg: Message, warnings: list[str]) -> dict[str, Any]:
         "subject": headers.get("subject", ""),
         "from_name": " ".join(from_name.split()),
         "from_addr": from_addr,
-        "reply_to": tuple(a for _, a in _addresses(msg, "reply-to", warnings)),
-        "to": tuple(a for _, a in _addresses(msg, "to", warnings)),
-        "cc": tuple(a for _, a in _addresses(msg, "cc", warnings)),
-        "date": _date(msg, warnings),
+        "reply_to": tuple(a for _, a in _addresses(stored.get("reply-to"), "reply-to", warnings)),
+        "to": tuple(a for _, a in _addresses(stored.get("to"), "to", warnings)),
+        "cc": tuple(a for _, a in _addresses(stored.get("cc"), "cc", warnings)),
+        "date": _date(stored.get("date"), warnings),
         "headers": MappingProxyType(headers),
         "in_reply_to": headers.get("in-reply-to", "").strip() or None,
         "references": references,

@@ -366,3 +366,42 @@ def test_the_date_fast_path_leaves_a_zone_of_minus_zero_to_the_stdlib() -> None:
     assert _plain_date("Fri, 20 Nov 2026 08:00:00 -0000") is None  # no zone at all: parse_email warns
     assert parse_email(b"Date: Fri, 20 Nov 2026 08:00:00 -0000\r\n\r\nx").warnings == (
         "Date header without time zone; assumed UTC",)
+
+
+_HEADER_LINES = st.sampled_from([
+    b"From: Client 5 <Client5@Exemple.test>", b"From: =?utf-8?q?Ren=C3=A9e?= <renee@exemple.test>",
+    b'From: "Dupont, Jean" <jd@exemple.test>', b"From: caf\xc3\xa9 <c@exemple.test>", b"From: nobody",
+    b"To: a@b.test, B <b@c.test>", b"To: undisclosed-recipients:;", b"Cc: x@y.test,\r\n\tz@w.test",
+    b"Reply-To: r@exemple.test", b"Subject: =?utf-8?b?w4lxdWlwZQ==?= et =?iso-8859-1?q?r=E9union?=",
+    b"Subject: plain\r\n  folded", b"Subject: =?bogus?q?x?=", b"Date: Fri, 20 Nov 2026 08:00:00 +0100",
+    b"Date: 20 Nov 2026 08:00 -0000", b"Date: Fri, 20 Nov 2026 08:00:00 +2375", b"Date: mardi",
+    b"Message-ID: <m-1@exemple.test>", b"In-Reply-To: <p@x>", b"References: <a@x> <b@x>\r\n <c@x>",
+    b"References: no brackets", b"X-Odd:", b"subject: lower-case duplicate",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_HEADER_LINES, min_size=1, max_size=8))
+def test_a_header_section_alone_reads_as_the_whole_message_does(lines: list[bytes]) -> None:
+    """``parse_headers`` (what the IMAP index reads) gives the header fields ``parse_email`` gives."""
+    section = b"\r\n".join(lines) + b"\r\n\r\n"
+    check_same_header_fields(section, section + b"Bonjour.\r\n")
+
+
+def test_the_mime_corpus_headers_read_alone_as_in_the_whole_message() -> None:
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parent.joinpath("data", "mail").glob("*.eml")):
+        raw = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        end = raw.find(b"\r\n\r\n")
+        check_same_header_fields(raw[: end + 4], raw)
+
+
+def check_same_header_fields(section: bytes, whole: bytes) -> None:
+    from integrations.mime import parse_headers
+
+    fields = ("message_id", "subject", "from_name", "from_addr", "reply_to", "to", "cc", "date", "in_reply_to",
+              "references")
+    alone, full = parse_headers(section), parse_email(whole)
+    assert [getattr(alone, f) for f in fields] == [getattr(full, f) for f in fields]
+    assert dict(alone.headers) == dict(full.headers)
