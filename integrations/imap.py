@@ -16,6 +16,7 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -329,16 +330,21 @@ class ImapSource:
         state: dict[str, dict[str, int]] = {
             str(k): dict(v) for k, v in dict(cursor.get("folders") or {}).items() if isinstance(v, Mapping)
         }
-        host, port = self._settings.host, self._settings.port
-        try:
+        with self._reading():
             client = self._conn()
             gmail = client.has_capability("X-GM-EXT-1")
             for folder in self._settings.folders:
                 yield from self._folder(client, folder, state, since, known, gmail)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Server and network errors as domain errors, and the command count kept up to date."""
+        try:
+            yield
         except (MailError, GeneratorExit):
             raise
         except Exception as exc:
-            raise _translate(exc, host, port, "sync") from exc
+            raise _translate(exc, self._settings.host, self._settings.port, "sync") from exc
         finally:
             if self._client is not None:
                 self.commands = self._client.command_count
@@ -435,8 +441,7 @@ class ImapSource:
             if folder and validity.isdigit() and rest.isdigit():
                 wanted.setdefault((folder, int(validity)), {})[int(rest)] = provider_id
         found: dict[str, bytes | None] = {}
-        host, port = self._settings.host, self._settings.port
-        try:
+        with self._reading():
             client = self._conn()
             for (folder, uidvalidity), uids in wanted.items():
                 try:
@@ -453,13 +458,6 @@ class ImapSource:
                     for uid in chunk:
                         raw = fetched.get(uid, {}).get(b"BODY[]")
                         found[uids[uid]] = bytes(raw) if raw is not None else None
-        except MailError:
-            raise
-        except Exception as exc:
-            raise _translate(exc, host, port, "sync") from exc
-        finally:
-            if self._client is not None:
-                self.commands = self._client.command_count
         return found
 
 
