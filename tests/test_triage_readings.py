@@ -879,3 +879,137 @@ def test_weekly_returns_and_a_few_spots_left_are_an_investment_scam() -> None:
         "to reserve yours.\n\nBest,",
     )
     assert _priority(pitch) is Priority.SPAM
+
+
+# Round 7 (set AO): readings in general shapes rather than one phrase each.
+
+
+def test_a_colleague_waiting_on_a_second_signature_before_todays_bank_cutoff_is_critical() -> None:
+    payroll = message(
+        "Ndeye Fall <ndeye@mbaye-conseil.test>",
+        "Virements fournisseurs",
+        "Khady,\n\nLes virements du mois sont chargés sur l'espace banque, ils attendent juste ta validation "
+        "(2e signature). La banque prend les remises jusqu'à 14h.\n\nNdeye",
+    )
+    assert _priority(payroll) is Priority.CRITICAL
+    # The same colleague with a deadline next week stays important.
+    later = message(
+        "Ndeye Fall <ndeye@mbaye-conseil.test>",
+        "Virements fournisseurs",
+        "Khady,\n\nLes virements du mois attendent ta validation. Il faudrait les valider avant vendredi "
+        "prochain.\n\nNdeye",
+    )
+    assert _priority(later) is Priority.IMPORTANT
+
+
+def test_what_is_lost_after_the_deadline_is_a_consequence_in_general_shapes() -> None:
+    grant = message(
+        "Programme Officer <p.officer@health-alliance.test>",
+        "Contract countersignature",
+        "Dear Khady,\n\nPlease find attached the service agreement. The budget line closes today; contracts "
+        "signed after that date can't be charged to it and the review would then have to wait for next year. "
+        "Could you sign and send it back by 5pm?\n\nBest regards",
+    )
+    assert _priority(grant) is Priority.CRITICAL
+    panel = message(
+        "Kofi Mensah <kofi@volta-agro.test>",
+        "Proposal for the audit",
+        "Dear Ms Mbaye,\n\nOur panel meets on Wednesday to choose between two firms. We need your written "
+        "proposal by tomorrow 12:00 GMT. Anything that arrives after that won't be in the panel's pack.\n\n"
+        "Kind regards,\nKofi Mensah",
+    )
+    assert _priority(panel) is Priority.CRITICAL
+    window = message(
+        "Julie Roy <julie@solutions-roy.test>",
+        "Mise en prod ce soir",
+        "Bonjour Khady,\n\nLe client bascule ce soir. Il nous faut l'accès au VPN, et toi seule peux approuver "
+        "la demande dans ta console. Si ce n'est pas approuvé avant 17h, on doit annuler la fenêtre.\n\nJulie",
+    )
+    assert _priority(window) is Priority.CRITICAL
+
+
+def test_an_seo_pitch_about_rankings_and_competitors_is_cold_outreach() -> None:
+    pitch = message(
+        "Ryan <ryan@rank-growth.test>",
+        "mbaye-conseil.test - quick question",
+        "Hi there,\n\nI noticed you're not ranking on page 1 for \"consultant Dakar\". Your competitors are. "
+        "We help B2B firms triple their organic leads. Want me to send a short video audit of your site?\n\nRyan",
+    )
+    assert _priority(pitch) is Priority.SPAM
+
+
+def test_a_suppliers_notice_that_prices_will_change_is_important() -> None:
+    notice = message(
+        "CloudOuest <noreply@cloudouest.test>",
+        "Changes to VPS pricing from 1 January",
+        "Hello,\n\nYou're receiving this notice because your account has active VPS services. From 1 January, "
+        "prices for our VPS range will change: VPS M goes from 18,000 to 20,500 XOF per month.\n\nThe team",
+    )
+    assert _priority(notice) is Priority.IMPORTANT
+
+
+def test_moving_a_meeting_is_not_an_escalation_because_the_sender_mentions_a_court() -> None:
+    move = message(
+        "Awa Sarr <a.sarr@fiduciaire-sarr.test>",
+        "Point bilan : décalage à jeudi ?",
+        "Bonjour Khady,\n\nJe dois être au tribunal de commerce mardi prochain pour un autre client, je ne pourrai "
+        "donc pas tenir notre point. Est-ce que jeudi à 10h te conviendrait ? Dis-moi ce qui t'arrange.\n\nAwa",
+    )
+    assert _priority(move) is Priority.IMPORTANT
+
+
+def test_a_close_partys_request_due_tomorrow_leaves_today_to_act() -> None:
+    report = message(
+        "Ibrahima Sow <i.sow@sgt-transit.test>",
+        "Rapport pour le comité",
+        "Bonjour Khady,\n\nMerci de m'envoyer la note d'avancement avant demain 16h, je la présente au comité."
+        "\n\nIbrahima",
+    )
+    assert _priority(report) is Priority.CRITICAL
+    # An event tomorrow is not a deadline: confirming attendance stays important.
+    meeting = message(
+        "Ibrahima Sow <i.sow@sgt-transit.test>",
+        "Réunion de demain",
+        "Pouvez-vous me confirmer votre présence à la réunion de demain ?",
+    )
+    assert _priority(meeting) is Priority.IMPORTANT
+
+
+def test_a_friday_message_due_monday_morning_leaves_one_working_day() -> None:
+    friday = datetime.fromisoformat("2026-03-06T15:00:00+00:00")
+    due_monday = message(
+        "Ibrahima Sow <i.sow@sgt-transit.test>",
+        "Bon de commande",
+        "Bonjour,\n\nMerci de signer le bon de commande avant lundi 9h, sans quoi la livraison glisse d'un mois."
+        "\n\nIbrahima",
+        date=friday,
+    )
+    assert _priority(due_monday) is Priority.CRITICAL
+    due_wednesday = message(
+        "Ibrahima Sow <i.sow@sgt-transit.test>",
+        "Bon de commande",
+        "Bonjour,\n\nMerci de signer le bon de commande avant mercredi 9h, sans quoi la livraison glisse d'un "
+        "mois.\n\nIbrahima",
+        date=friday,
+    )
+    assert _priority(due_wednesday) is Priority.IMPORTANT
+
+
+def test_a_close_party_asking_to_act_as_soon_as_the_mail_is_read_is_critical() -> None:
+    rooms = message(
+        "Sarah Cole <sarah.cole@northwind.test>",
+        "Hotel rooms",
+        "Hi Khady,\n\nOur group's hotel rooms look cancelled in the booking system. Please call me as soon as "
+        "you see this.\n\nSarah",
+    )
+    assert _priority(rooms) is Priority.CRITICAL
+
+
+def test_a_close_partys_request_whose_miss_costs_something_is_critical_without_a_date() -> None:
+    customs = message(
+        "Ibrahima Sow <i.sow@sgt-transit.test>",
+        "Dossier douane",
+        "Bonjour Khady,\n\nMerci de nous renvoyer la déclaration corrigée. Sans ce document, nous perdons le "
+        "créneau d'embarquement.\n\nIbrahima",
+    )
+    assert _priority(customs) is Priority.CRITICAL

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from integrations.mime import ParsedEmail
@@ -206,6 +206,20 @@ _BY_THEN = re.compile(
 )
 
 
+def _business_horizon(deadline: datetime, sent: datetime) -> int:
+    """Days to the deadline not counting Saturdays and Sundays in between: a Friday message due
+    Monday morning leaves one working day, like a Thursday message due Friday."""
+    start = sent.date()
+    end = deadline.astimezone(sent.tzinfo).date()
+    days = (end - start).days
+    day = start + timedelta(days=1)
+    while day < end:
+        if day.weekday() >= 5:
+            days -= 1
+        day += timedelta(days=1)
+    return days
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -364,9 +378,19 @@ def _decide(r: _Reading) -> _Verdict:
     morning = (
         r.deadline is not None and r.deadline.marked and r.deadline.when.astimezone(r.sent.tzinfo).hour <= 12
     )
+    # Quotes, applications and meeting moves are the guide's everyday requests, whatever their date.
+    everyday = c.quote_request or c.application or c.meeting_change
+    if r.deadline is not None and horizon is not None and horizon > 1:
+        horizon = _business_horizon(r.deadline.when, r.sent)
+    # A close party's own request with a marked deadline tomorrow ("by tomorrow noon") leaves today
+    # to act, stakes stated or not.
+    personal = trusted and close_relation and not b.bulk and not b.automated
+    tomorrow_ask = (
+        personal and c.explicit_asks and not everyday and r.deadline is not None and r.deadline.marked
+    )
     urgent = (
         horizon is not None
-        and (horizon <= 0 or (horizon == 1 and (stakes or morning)))
+        and (horizon <= 0 or (horizon == 1 and (stakes or morning or tomorrow_ask)))
         and not (c.low_priority and not c.consequence)
     )
     substantive = c.asks or stakes
@@ -393,6 +417,17 @@ def _decide(r: _Reading) -> _Verdict:
         return _Verdict(
             Priority.IMPORTANT, topic, [*reasons, *extra, "unverified sender" if not trusted else "automated"]
         )
+    # A close party's own message, leaning to recall: a cut-off today the reader's action is waited
+    # for ("la banque prend les remises jusqu'à 15h"), a request to act as soon as it is read, or a
+    # request whose miss costs something, even where no ask or no date is spelled out as such.
+    if personal and live and not settled and not everyday:
+        marked_today = r.deadline is not None and r.deadline.marked and horizon is not None and horizon <= 0
+        if marked_today:
+            return _Verdict(Priority.CRITICAL, _topic(r), [*reasons, "deadline today"])
+        if c.immediacy and (c.explicit_asks or c.call_asked):
+            return _Verdict(Priority.CRITICAL, _topic(r), [*reasons, "asked as soon as possible"])
+        if c.consequence and c.explicit_asks and horizon is None:
+            return _Verdict(Priority.CRITICAL, _topic(r), [*reasons, "consequence if nothing is done"])
     if _reported_incident(r, clean, trusted, close_relation):
         return _Verdict(
             Priority.CRITICAL,
@@ -401,7 +436,13 @@ def _decide(r: _Reading) -> _Verdict:
         )
     if c.account_blocked and live and trusted and close_relation and (c.asks or urgent) and not settled:
         return _Verdict(Priority.CRITICAL, "blocked", [*reasons, "account or card blocked"])
-    escalation = c.severe and (c.payment_asked or c.explicit_asks) and (horizon is None or horizon <= 15)
+    escalation = (
+        c.severe
+        and (c.payment_asked or c.explicit_asks)
+        and (horizon is None or horizon <= 15)
+        # "Je dois être au tribunal mardi, je ne pourrai pas tenir notre point": a meeting move.
+        and not (everyday and not c.payment_asked)
+    )
     if escalation and live and trusted and close_relation and not settled and not b.bulk:
         return _Verdict(Priority.CRITICAL, _topic(r), [*reasons, "escalation with a serious consequence"])
     if (c.churn and trusted and s.relation in (Relation.CLIENT, Relation.VIP) and not settled) or stranger_churn:

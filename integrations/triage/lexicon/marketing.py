@@ -51,6 +51,10 @@ PROMOTIONS: tuple[str, ...] = (
 )
 
 COLD_OUTREACH: tuple[str, ...] = (
+    r"(?:not|aren't|isn't) ranking",
+    r"organic (?:leads|traffic)",
+    r"(?:video|free|quick|short) (?:seo )?audit of your (?:site|website)",
+    r"your competitors (?:are|do)\b",
     # French
     r"je me permets de vous (?:contacter|ecrire|solliciter)",
     r"(?:en visitant|j'ai visite|j'ai consulte) votre site",

@@ -109,6 +109,7 @@ RESOLVED: tuple[str, ...] = (
 )
 
 PRICE_CHANGES: tuple[str, ...] = (
+    r"(?:prices?|pricing|rates?|tariffs?) (?:for [\w' ]{0,40})?will (?:change|increase|rise|go up)",
     r"(?:evolution|hausse|augmentation|modification|changement|revision) (?:de |des )?(?:nos |vos )?(?:tarifs|prix|conditions tarifaires)",
     r"nouveaux tarifs",
     r"(?:tarifs?|prix|abonnements?|forfaits?|offres?) [\w' ]{0,40}(?:evolue|evoluera|evoluent|evolueront) (?:au|a compter|des|le|en)\b",
@@ -142,6 +143,8 @@ QUOTE_REQUESTS: tuple[str, ...] = (
 )
 
 MEETING_CHANGES: tuple[str, ...] = (
+    r"ne pourrai (?:donc )?pas (?:tenir|assurer|honorer) (?:notre|le|la) (?:point|reunion|rendez-vous|rdv|entretien)",
+    r"decalage (?:a|au|du) (?:point|lundi|mardi|mercredi|jeudi|vendredi)",
     r"report(?:er)? (?:de )?(?:notre|le|la) (?:point|reunion|rendez-vous|rdv|call|visio|entretien)",
     r"(?:annuler|decaler|deplacer|reprogrammer|reporter) (?:notre|le|la) (?:point|reunion|rendez-vous|rdv|entretien)",
     r"(?:proposer|trouver) un (?:autre |nouveau )?creneau",

@@ -105,6 +105,13 @@ AUTHORITIES: tuple[str, ...] = (
 )
 
 CONSEQUENCES: tuple[str, ...] = (
+    # Negative conditions and what they cost, in general shapes rather than one phrase each.
+    r"si (?:\w+ ){0,3}(?:n'(?:est|a|ai|avons|ont|sont)|ne \w+) pas (?:\w+ )?(?:avant|d'ici|aujourd'hui|ce soir|demain)",
+    r"if (?:\w+ ){0,3}(?:isn't|aren't|doesn't|don't|hasn't|haven't|is not|are not) (?:\w+ ){0,3}(?:by|before|today|tonight|tomorrow)",
+    r"(?:after|past) (?:that|then|this)(?: (?:date|time|hour|point))?\b,? (?:\w+ ){0,5}(?:won't|can't|cannot|will not|is too late)",
+    r"(?:would|will) (?:then )?have to (?:wait|cancel|postpone|start again)",
+    r"(?:on|nous) (?:doit|devra|devrait|devons|devrons|devrions) (?:alors )?(?:annuler|attendre|tout reporter|tout reprendre)",
+    r"(?:devra|devront|devrait|devraient) (?:alors )?attendre",
     # French
     r"(?:sera|seront|serait|seraient) (?:definitivement |automatiquement |immediatement )?(?:suspendu|coupe|resilie|bloque|supprime|desactive|reporte|annule|perdu|rejete|refuse|retourne|transmis|isole|execute|facture)e?s?",
     r"suspension",
@@ -381,6 +388,8 @@ LOW_PRIORITY: tuple[str, ...] = (
 )
 
 IMMEDIACY: tuple[str, ...] = (
+    r"as soon as you (?:see|get|read) (?:this|my (?:message|email|note))",
+    r"des que (?:vous lisez|tu lis|vous voyez|tu vois|vous recevez|tu recois) (?:ce|mon) (?:message|mail|courriel|mot)",
     r"au plus vite",
     r"des que possible",
     r"asap",
