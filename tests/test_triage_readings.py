@@ -1013,3 +1013,38 @@ def test_a_close_partys_request_whose_miss_costs_something_is_critical_without_a
         "créneau d'embarquement.\n\nIbrahima",
     )
     assert _priority(customs) is Priority.CRITICAL
+
+
+# Round 7 (set AP).
+
+
+def test_a_supplier_switching_licences_to_read_only_tonight_is_critical() -> None:
+    licences = message(
+        "Moussa Ba <m.ba@cloudouest.test>",
+        "RE: Facture CO-2211",
+        "Bonjour Madame,\n\nJe reviens vers vous au sujet de la facture CO-2211, échue le 31 octobre. Après les "
+        "relances automatiques, le système basculera vos licences en lecture seule cette nuit à minuit. Si le "
+        "virement est parti, il me suffit de l'avis d'opération.\n\nMoussa Ba",
+    )
+    assert _priority(licences) is Priority.CRITICAL
+
+
+def test_what_a_third_party_needs_from_the_reader_today_or_else_is_critical() -> None:
+    loan = message(
+        "Boubacar Diallo <b.diallo@diallo-transport.test>",
+        "Attestation pour la banque",
+        "Bonjour Madame,\n\nMon dossier de crédit passe en comité lundi. Le chargé de clientèle vient de "
+        "m'appeler : il lui faut votre attestation signée au plus tard aujourd'hui 17h. Sinon le dossier repart "
+        "au comité de janvier et je perds le prix du concessionnaire.\n\nBoubacar Diallo",
+        Cc="Ndeye Fall <ndeye@mbaye-conseil.test>",
+    )
+    assert _priority(loan) is Priority.CRITICAL
+    auditor = message(
+        "Claire Morel <c.morel@morel-audit.test>",
+        "Northwind - reporting package",
+        "Dear Khady,\n\nThe audit committee sits tomorrow at 9:00. I still don't have the signed reporting "
+        "package. Without them I will have to present the entity as a scope limitation.\n\nAnything you can "
+        "send tonight, even a draft, would help.\n\nClaire",
+        Cc="Sarah Cole <sarah.cole@northwind.test>",
+    )
+    assert _priority(auditor) is Priority.CRITICAL

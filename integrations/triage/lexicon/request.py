@@ -23,6 +23,10 @@ ASKS: tuple[str, ...] = (
     r"est[- ]il possible de",
     r"seriez[- ]vous (?:disponible|d'accord)",
     r"il (?:me|nous) (?:faut|faudrait)",
+    # A third party needs something of the reader's: "il lui faut votre attestation".
+    r"il (?:lui|leur) (?:faut|faudrait|faudra) (?:votre|vos|ta|tes|ton)\b",
+    # "Anything you can send tonight would help".
+    r"(?:anything|whatever) you can (?:send|share|give)",
     r"il (?:faudrait|faut|faudra) (?:donc |absolument |imperativement |aussi )?(?:leur |lui |nous |vous |me |le |la |les )?(?:que\b|[a-z]+(?:er|ir|re)\b)",
     r"si (?:vous pouvez|tu peux|vous pouviez|tu pouvais) (?:nous |me )?(?:l'|le |la |les )?[a-z]+",
     r"if you (?:can|could) (?:send|get|share|provide|return|sign|confirm)",

@@ -106,6 +106,10 @@ AUTHORITIES: tuple[str, ...] = (
 
 CONSEQUENCES: tuple[str, ...] = (
     # Negative conditions and what they cost, in general shapes rather than one phrase each.
+    r"without (?:them|it|this|these|those|that|your \w+)\b,? (?:\w+ ){0,3}(?:will|would|'ll) (?:have to|be)",
+    r"(?:je|on) (?:perds|perd|perdrais|perdrait)\b",
+    r"sinon,? (?:le|la|les|l'|nous|on|je|j'|il|elle|ils|vous) ?(?:\w+ ){0,3}(?:repart|repartira|perd|perds|perdons|sera|seront|devra|devrons|ne)\b",
+    r"en lecture seule",
     r"si (?:\w+ ){0,3}(?:n'(?:est|a|ai|avons|ont|sont)|ne \w+) pas (?:\w+ )?(?:avant|d'ici|aujourd'hui|ce soir|demain)",
     r"if (?:\w+ ){0,3}(?:isn't|aren't|doesn't|don't|hasn't|haven't|is not|are not) (?:\w+ ){0,3}(?:by|before|today|tonight|tomorrow)",
     r"(?:after|past) (?:that|then|this)(?: (?:date|time|hour|point))?\b,? (?:\w+ ){0,5}(?:won't|can't|cannot|will not|is too late)",
