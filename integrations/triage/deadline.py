@@ -383,3 +383,16 @@ def horizon_days(deadline: datetime, sent: datetime) -> int:
     """Calendar days between the message and the deadline, in the sender's frame (0 = same day)."""
     zone = sent.tzinfo
     return (deadline.astimezone(zone).date() - sent.date()).days
+
+
+def business_horizon_days(deadline: datetime, sent: datetime) -> int:
+    """`horizon_days` without the Saturdays and Sundays in between: a Friday message due Monday
+    morning leaves one working day, like a Thursday message due Friday."""
+    days = horizon_days(deadline, sent)
+    between = days - 1  # the days strictly after the message and before the deadline's day
+    if between <= 0:
+        return days
+    weeks, rest = divmod(between, 7)
+    first = sent.date().weekday() + 1
+    weekend = 2 * weeks + sum(1 for i in range(rest) if (first + i) % 7 >= 5)
+    return days - weekend

@@ -5,14 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from integrations.mime import ParsedEmail
 from integrations.triage.amount import find_amounts
 from integrations.triage.bulk import BulkProfile, analyze_bulk
 from integrations.triage.content import Cues, read_cues
-from integrations.triage.deadline import Deadline, find_deadlines, horizon_days, pick_deadline
+from integrations.triage.deadline import (
+    Deadline,
+    business_horizon_days,
+    find_deadlines,
+    horizon_days,
+    pick_deadline,
+)
 from integrations.triage.model import Action, Amount, Priority, TriageContext, TriageResult
 from integrations.triage.sender import (
     AUTH_FAILED,
@@ -206,20 +212,6 @@ _BY_THEN = re.compile(
 )
 
 
-def _business_horizon(deadline: datetime, sent: datetime) -> int:
-    """Days to the deadline not counting Saturdays and Sundays in between: a Friday message due
-    Monday morning leaves one working day, like a Thursday message due Friday."""
-    start = sent.date()
-    end = deadline.astimezone(sent.tzinfo).date()
-    days = (end - start).days
-    day = start + timedelta(days=1)
-    while day < end:
-        if day.weekday() >= 5:
-            days -= 1
-        day += timedelta(days=1)
-    return days
-
-
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -381,7 +373,7 @@ def _decide(r: _Reading) -> _Verdict:
     # Quotes, applications and meeting moves are the guide's everyday requests, whatever their date.
     everyday = c.quote_request or c.application or c.meeting_change
     if r.deadline is not None and horizon is not None and horizon > 1:
-        horizon = _business_horizon(r.deadline.when, r.sent)
+        horizon = business_horizon_days(r.deadline.when, r.sent)
     # A close party's own request with a marked deadline tomorrow ("by tomorrow noon") leaves today
     # to act, stakes stated or not.
     personal = trusted and close_relation and not b.bulk and not b.automated
